@@ -1,0 +1,287 @@
+"""The aiohttp application: wiring, middleware and the route table.
+
+``create_app(settings)`` builds everything explicitly: the PostgreSQL pool, Redis, the hub and
+its bridge, the intake writer and the reference snapshot live in one :class:`Runtime` under an
+``AppKey``, created and closed by ``cleanup_ctx``. HTTP statuses of errors are chosen in one
+place, :func:`error_middleware`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from dispatcher import api_incidents, api_reference, api_tokens, journal, reference, store
+from dispatcher.auth import may_subscribe
+from dispatcher.clocks import WorkingCalendar
+from dispatcher.errors import DispatchError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
+from dispatcher.http import (
+    PRINCIPAL,
+    RUNTIME,
+    SETTINGS,
+    Runtime,
+    error_response,
+    json_response,
+    principal,
+    runtime,
+)
+from dispatcher.intake import IntakePolicy
+from dispatcher.metrics import Metrics
+from dispatcher.settings import Settings
+from dispatcher.tokens import TokenBook
+from realtime.bridge import Bridge
+from realtime.hub import Envelope, Hub
+from realtime.ws import Client, Endpoint
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
+#: statuses answered by aiohttp itself, re-worded in our error format
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+#: what a dead or unreachable PostgreSQL raises
+DATABASE_DOWN: Final = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error becomes ``{"error": {...}}`` with its status; a dead database is a 503."""
+    metrics = request.app[RUNTIME].metrics if RUNTIME in request.app else None
+    started = time.perf_counter()
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except DispatchError as exc:
+        status = exc.status
+        return error_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        status = 413
+        return error_response(PayloadTooLarge("the body is larger than 1 MiB"))
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        err = DispatchError(exc.reason, code=code)
+        err.status = exc.status
+        return error_response(err)
+    except DATABASE_DOWN as exc:
+        status = 503
+        log.warning("%s %s: database unavailable: %s", request.method, request.path, exc)
+        return error_response(Unavailable("the database is unavailable; retry shortly"))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        err = DispatchError("internal error")
+        return error_response(err)
+    finally:
+        if metrics is not None:
+            metrics.requests.labels(request.method, name, str(status)).inc()
+            metrics.latency.labels(name).observe(time.perf_counter() - started)
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.path == "/ws":
+        return request.query.get("access_token") or None
+    return None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``/api/v1`` and ``/ws`` need a valid bearer token (CONTRACT §2)."""
+    if request.path.startswith("/api/v1") or request.path == "/ws":
+        secret = bearer(request)
+        if secret is None:
+            raise Unauthorized("a bearer token is needed")
+        request[PRINCIPAL] = await runtime(request).tokens.authenticate(secret)
+    return await handler(request)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(1.0):
+            await rt.pool.fetchval("SELECT 1")
+        checks["postgres"] = "ok"
+    except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+        checks["postgres"] = f"down: {type(exc).__name__}"
+    try:
+        async with asyncio.timeout(1.0):
+            await rt.redis.ping()
+        checks["redis"] = "ok"
+    except (RedisError, OSError, TimeoutError) as exc:
+        checks["redis"] = f"down: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return json_response({"ready": ok, **checks}, status=200 if ok else 503)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    rt.metrics.ws_connections.set(rt.endpoint.connections)
+    rt.metrics.ws_drops.set(rt.endpoint.slow_drops)
+    rt.metrics.events_delivered.set(rt.hub.delivered)
+    rt.metrics.last_seq.set(rt.hub.last_seq)
+    rt.metrics.redis_ok.set(1 if rt.bridge.redis_ok else 0)
+    return web.Response(body=rt.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    client = Client(str(who.token_id), lambda topic: may_subscribe(who, topic))
+    return await runtime(request).endpoint.serve(request, client)
+
+
+async def index(_: web.Request) -> web.StreamResponse:
+    page = FRONTEND_DIR / "index.html"
+    if not page.exists():
+        raise NotFound("the console is not built")
+    return web.FileResponse(page)
+
+
+def add_routes(app: web.Application) -> None:
+    """The one route table."""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/", index)
+    api_incidents.add_routes(app.router)
+    api_reference.add_routes(app.router)
+    api_tokens.add_routes(app.router)
+    if FRONTEND_DIR.is_dir():
+        app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Create the runtime (pool, Redis, hub, bridge, writer), run its tasks, close it all."""
+    settings = app[SETTINGS]
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=2,
+        max_size=20,
+        init=_init_connection,
+        command_timeout=30,
+    )
+    assert pool is not None
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        await reference.ensure_default_categories(pool)
+        hub = Hub(await store.max_seq(pool))
+        metrics = Metrics()
+        calendar = WorkingCalendar(tz=settings.zone)
+        rt_holder: list[Runtime] = []
+
+        async def on_control(message: dict[str, Any]) -> None:
+            await rt_holder[0].on_control(message)
+
+        async def read_range(after: int, upto: int, limit: int) -> list[Envelope]:
+            return await store.read_range(pool, after, upto, limit=limit)
+
+        bridge = Bridge(redis, hub, read_range, on_control=on_control)
+        endpoint = Endpoint(
+            hub,
+            lambda a, u, t, n: store.read_range(pool, a, u, topics=list(t), limit=n),
+            queue_size=settings.ws_queue_size,
+            heartbeat_s=settings.ws_heartbeat_s,
+        )
+        writer = journal.IntakeWriter(
+            pool, settings.zone, bridge.committed, window_s=settings.group_commit_ms / 1000
+        )
+        rt = Runtime(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            hub=hub,
+            bridge=bridge,
+            endpoint=endpoint,
+            writer=writer,
+            tokens=TokenBook(pool, settings.admin_token),
+            metrics=metrics,
+            calendar=calendar,
+            policy=IntakePolicy(calendar, settings.auto_dispatch_confidence),
+            ref=await reference.load(pool),
+        )
+        rt_holder.append(rt)
+        app[RUNTIME] = rt
+        loop = asyncio.get_running_loop()
+        rt.tasks = [
+            loop.create_task(bridge.run()),
+            loop.create_task(writer.run()),
+            loop.create_task(_watch_reference(rt)),
+        ]
+        yield
+        for task in rt.tasks:
+            task.cancel()
+        for task in rt.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+async def _watch_reference(rt: Runtime, every_s: float = 5.0) -> None:
+    """Reload the snapshot when the zone version moved and no message said so."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            version = int(await rt.pool.fetchval(reference.ZONE_VERSION))
+            if version != rt.ref.zone_version:
+                await rt.reload_reference()
+        except Exception as exc:
+            log.warning("checking the zone version failed: %s", exc)
+
+
+async def _close_websockets(app: web.Application) -> None:
+    if RUNTIME in app:
+        await app[RUNTIME].endpoint.close_all()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(runtime_ctx)
+    app.on_shutdown.append(_close_websockets)
+    add_routes(app)
+    return app

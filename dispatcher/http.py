@@ -1,0 +1,105 @@
+"""What every HTTP handler shares: the per-application :class:`Runtime`, the caller, and JSON.
+
+Handlers reach the runtime with :func:`runtime` and the authenticated caller with
+:func:`principal`; they answer with :func:`json_response` or raise a ``DispatchError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from dispatcher import journal, reference
+from dispatcher.auth import Principal
+from dispatcher.clocks import WorkingCalendar
+from dispatcher.errors import DispatchError, Unauthorized
+from dispatcher.intake import IntakePolicy
+from dispatcher.metrics import Metrics
+from dispatcher.settings import Settings
+from dispatcher.tokens import TokenBook
+from realtime.bridge import Bridge
+from realtime.hub import Hub
+from realtime.ws import Endpoint
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class Runtime:
+    """Everything a request may need, owned by one application."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    hub: Hub
+    bridge: Bridge
+    endpoint: Endpoint
+    writer: journal.IntakeWriter
+    tokens: TokenBook
+    metrics: Metrics
+    calendar: WorkingCalendar
+    policy: IntakePolicy
+    ref: reference.Reference
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def reload_reference(self) -> None:
+        self.ref = await reference.load(self.pool)
+        log.info(
+            "reference data loaded: %d zones (version %d), %d squads, %d categories",
+            len(self.ref.zones.zones),
+            self.ref.zone_version,
+            len(self.ref.squads),
+            len(self.ref.categories),
+        )
+
+    async def announce(self, message: dict[str, Any]) -> None:
+        """Apply a change here at once, then tell every other process."""
+        await self.on_control(message)
+        await self.bridge.control(message)
+
+    async def on_control(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "reference.changed":
+            await self.reload_reference()
+        elif kind == "token.revoked":
+            token_id = str(message.get("id"))
+            self.tokens.forget(token_id)
+            await self.endpoint.close_token(token_id)
+
+
+RUNTIME: Final = web.AppKey("runtime", Runtime)
+PRINCIPAL: Final = web.RequestKey("principal", Principal)
+SETTINGS: Final = web.AppKey("settings", Settings)
+
+
+def runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated caller (set by :func:`auth_middleware`)."""
+    found = request.get(PRINCIPAL)
+    if found is None:
+        raise Unauthorized("a bearer token is needed")
+    return found
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+
+
+def error_response(error: DispatchError) -> web.Response:
+    headers = {}
+    retry = getattr(error, "retry_after", None)
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, round(retry)))
+    return json_response(error.body(), status=error.status, headers=headers)

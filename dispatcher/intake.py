@@ -1,0 +1,207 @@
+"""Intake (CONTRACT §4): validating a report and deciding what it becomes.
+
+:func:`parse_report` turns a request body into an :class:`IncidentIn` or raises
+``BadRequest``/``ValidationFailed`` naming the field. :func:`plan_intake` is pure: given the
+matched zones, the category and the squads, it answers the new incident and its events; the
+caller stores them (in one transaction) and only then answers the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from dispatcher.auth import ACT_ALL, Principal
+from dispatcher.categories import Category
+from dispatcher.clocks import ClockKind, WorkingCalendar
+from dispatcher.errors import BadRequest, ValidationFailed
+from dispatcher.events import Event, EventType
+from dispatcher.ids import IncidentId
+from dispatcher.incidents import (
+    MACHINE_SOURCES,
+    TRUSTED_SOURCES,
+    Flag,
+    Incident,
+    Source,
+    State,
+)
+from dispatcher.routing import Recommendation
+from geo.zones import Match
+
+Text = Annotated[str, Field(max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+MediaRef = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class IncidentIn(BaseModel):
+    """The body of ``POST /api/v1/incidents``."""
+
+    model_config = ConfigDict(allow_inf_nan=False, str_strip_whitespace=True, extra="ignore")
+
+    source: Source
+    external_id: ShortText | None = None
+    category: ShortText
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: Annotated[str, Field(max_length=20)] | None = None
+    description: Text = ""
+    occurred_at: AwareDatetime | None = None
+    media: Annotated[list[MediaRef], Field(max_length=50)] = []
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    device_id: ShortText | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+
+
+def validation_error(exc: ValidationError) -> ValidationFailed | BadRequest:
+    """Translate pydantic's first error into ours, naming the field (dotted path)."""
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return BadRequest(f"the body is not valid JSON: {first['msg']}")
+    field = ".".join(str(p) for p in first["loc"]) or None
+    message = str(first["msg"])
+    return ValidationFailed(f"{field}: {message}" if field else message, field=field)
+
+
+def parse_report(body: bytes | str) -> IncidentIn:
+    """Validate a report; raise BadRequest (not JSON) or ValidationFailed (names the field)."""
+    try:
+        return IncidentIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def parse_report_object(data: Mapping[str, Any]) -> IncidentIn:
+    """Like :func:`parse_report` for an already decoded object (batch lines, CAP, Open311)."""
+    try:
+        return IncidentIn.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    calendar: WorkingCalendar
+    auto_confidence: float = 0.85
+
+
+@dataclass(frozen=True)
+class IntakePlan:
+    incident: Incident
+    events: tuple[Event, ...]
+
+
+def deadline_for(category: Category, start: datetime, calendar: WorkingCalendar) -> datetime:
+    """When an incident of ``category`` registered at ``start`` must be resolved."""
+    return calendar.add(start, category.limit_timedelta, ClockKind(category.clock))
+
+
+def _auto(report: IncidentIn, category: Category, actor: Principal, policy: IntakePolicy) -> bool:
+    if report.source in TRUSTED_SOURCES or actor.role in ACT_ALL:
+        return True
+    if report.source in MACHINE_SOURCES:
+        threshold = category.auto_confidence or policy.auto_confidence
+        return report.confidence is not None and report.confidence >= threshold
+    return False
+
+
+def plan_intake(
+    report: IncidentIn,
+    *,
+    incident_id: IncidentId,
+    lon: float,
+    lat: float,
+    now: datetime,
+    actor: Principal,
+    match: Match,
+    category: Category,
+    recommendation: Recommendation,
+    policy: IntakePolicy,
+) -> IntakePlan:
+    """The incident a report becomes and the events that say so.
+
+    ``lon``/``lat`` are the report's point in WGS84. Trusted sources and confident machine
+    detections are registered at once and, when the recommendation is certain, dispatched;
+    the rest wait in ``reported`` for an operator.
+    """
+    flags = list(recommendation.flags)
+    priority = category.priority.value
+    if any(z.properties.get("priority") == "urgent" for z in match.special):
+        priority = "urgent"
+    auto = _auto(report, category, actor, policy)
+    if report.source in MACHINE_SOURCES and not auto:
+        flags.append(Flag.LOW_CONFIDENCE)
+
+    incident = Incident(
+        id=incident_id,
+        source=report.source,
+        external_id=report.external_id,
+        category=category.code,
+        state=State.REPORTED,
+        priority=priority,
+        lon=lon,
+        lat=lat,
+        received_at=now,
+        updated_at=now,
+        zone_ids=match.zone_ids,
+        description=report.description,
+        address=report.address,
+        media=tuple(report.media),
+        confidence=report.confidence,
+        device_id=report.device_id,
+        occurred_at=report.occurred_at,
+        flags=tuple(dict.fromkeys(flags)),
+        reported_by=actor.actor,
+        extra={"recommended_squad_id": recommendation.squad_id},
+    )
+    steps: list[str] = []
+    if auto:
+        incident = replace(
+            incident,
+            state=State.REGISTERED,
+            registered_at=now,
+            deadline=deadline_for(category, now, policy.calendar),
+        )
+        steps.append("register")
+        if recommendation.certain:
+            incident = replace(
+                incident,
+                state=State.DISPATCHED,
+                dispatched_at=now,
+                squad_id=recommendation.squad_id,
+                support_squad_ids=recommendation.support_squad_ids,
+            )
+            steps.append("dispatch")
+
+    detail: dict[str, Any] = {"reasons": [r for c in recommendation.candidates for r in c.reasons]}
+    if steps:
+        detail["auto"] = steps
+    events = [
+        Event(
+            type=EventType.INCIDENT_CREATED,
+            incident=incident,
+            at=now,
+            actor=actor.actor,
+            actor_role=actor.role.value,
+            action="report",
+            detail=detail,
+        )
+    ]
+    if incident.state is State.DISPATCHED:
+        events.append(
+            Event(
+                type=EventType.DISPATCH_ASSIGNED,
+                incident=incident,
+                at=now,
+                actor=actor.actor,
+                actor_role=actor.role.value,
+                action="dispatch",
+                state_before=State.REGISTERED,
+                detail={"auto": True},
+                only_topics=tuple(f"squad:{s}" for s in incident.squad_ids),
+            )
+        )
+    return IntakePlan(incident, tuple(events))

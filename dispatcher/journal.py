@@ -1,0 +1,176 @@
+"""The journal: numbering events as they are committed, and intake's group commit.
+
+:func:`append` must be the last statement of a transaction before its commit: it takes the
+history lock, numbers the events and inserts them, so ``seq`` order is commit order (a reader
+that sees seq N knows every smaller seq that will ever exist is already visible). The lock is
+held only for the insert and the commit.
+
+:class:`IntakeWriter` gathers reports arriving within a few milliseconds into one transaction
+and answers each only after that transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from dispatcher import store
+from dispatcher.events import Event
+from dispatcher.ids import IncidentId
+from dispatcher.incidents import Incident
+from dispatcher.intake import IntakePlan
+from realtime.hub import Envelope
+
+log = logging.getLogger(__name__)
+
+
+async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) -> list[Envelope]:
+    """Number and insert ``events``; the caller commits right after."""
+    if not events:
+        return []
+    await conn.execute(store.LOCK_HISTORY, store.HISTORY_LOCK)
+    seqs = [r[0] for r in await conn.fetch(store.NEXT_SEQS, len(events))]
+    raws = [e.to_json(seq, tz) for seq, e in zip(seqs, events, strict=True)]
+    await conn.execute(
+        store.INSERT_HISTORY,
+        seqs,
+        [e.incident.id for e in events],
+        [e.type.value for e in events],
+        [e.action for e in events],
+        [e.actor for e in events],
+        [e.actor_role for e in events],
+        [e.at for e in events],
+        [e.state_before.value if e.state_before else None for e in events],
+        [e.state_after.value for e in events],
+        [json.dumps(dict(e.detail), ensure_ascii=False, default=str) for e in events],
+        [json.dumps(list(e.topics), ensure_ascii=False) for e in events],
+        raws,
+    )
+    return [Envelope(seq, e.topics, raw) for seq, e, raw in zip(seqs, events, raws, strict=True)]
+
+
+def incident_id(number: int, now: datetime, tz: tzinfo) -> IncidentId:
+    """案卷号: the local date and a deployment-wide number, sortable as text."""
+    return IncidentId(f"{now.astimezone(tz):%Y%m%d}{number:08d}")
+
+
+#: builds the plan of one report once its incident id and the time are known
+Planner = Callable[[IncidentId, datetime], IntakePlan]
+
+
+@dataclass
+class _Pending:
+    key: tuple[str, str] | None
+    planner: Planner
+    future: asyncio.Future[tuple[Incident, bool]] = field(repr=False)
+
+
+class IntakeWriter:
+    """Group commit for intake. Start with :meth:`run` as a background task."""
+
+    def __init__(
+        self,
+        pool: store.Pool,
+        tz: tzinfo,
+        on_commit: Callable[[list[Envelope]], None],
+        *,
+        window_s: float = 0.002,
+        max_batch: int = 256,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._tz = tz
+        self._on_commit = on_commit
+        self._window_s = window_s
+        self._max_batch = max_batch
+        self._clock = clock
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+
+    async def submit(self, key: tuple[str, str] | None, planner: Planner) -> tuple[Incident, bool]:
+        """Store a report; answer (incident, created). Raises what the store raised."""
+        future: asyncio.Future[tuple[Incident, bool]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(key, planner, future))
+        self._wakeup.set()
+        return await future
+
+    async def run(self) -> None:
+        """Flush batches until cancelled; what is queued when cancelled is flushed first."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                if len(self._queue) < self._max_batch and self._window_s > 0:
+                    await asyncio.sleep(self._window_s)
+                await self._flush_one()
+        except asyncio.CancelledError:
+            while self._queue:
+                with contextlib.suppress(Exception):
+                    await self._flush_one()
+            raise
+
+    async def _flush_one(self) -> None:
+        batch = self._queue[: self._max_batch]
+        del self._queue[: self._max_batch]
+        if not self._queue:
+            self._wakeup.clear()
+        if not batch:
+            return
+        try:
+            results, stored = await self._write(batch)
+        except Exception as exc:  # every caller gets the store's error; nothing was answered
+            log.warning("intake batch of %d failed: %s", len(batch), exc)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+        if stored:
+            self._on_commit(stored)
+
+    async def _write(
+        self, batch: list[_Pending]
+    ) -> tuple[list[tuple[Incident, bool]], list[Envelope]]:
+        keys = [item.key for item in batch if item.key is not None]
+        now = self._clock()
+        async with self._pool.acquire() as conn, conn.transaction():
+            existing = await store.by_external_ids(conn, keys) if keys else {}
+            fresh = [i for i, item in enumerate(batch) if item.key not in existing]
+            # The first of several reports with one key in a batch is created; the rest replay it.
+            leaders: dict[tuple[str, str], int] = {}
+            planned: dict[int, IntakePlan] = {}
+            numbers = await store.next_incident_numbers(conn, len(fresh)) if fresh else []
+            for i, number in zip(fresh, numbers, strict=True):
+                key = batch[i].key
+                if key is not None and key in leaders:
+                    continue
+                if key is not None:
+                    leaders[key] = i
+                planned[i] = batch[i].planner(incident_id(number, now, self._tz), now)
+            docs = [store.encode_doc(p.incident, self._tz) for p in planned.values()]
+            inserted = await store.insert_incidents(conn, docs) if docs else set()
+            lost = [i for i, p in planned.items() if p.incident.id not in inserted]
+            if lost:  # another process created them between our check and our insert
+                existing.update(
+                    await store.by_external_ids(conn, [k for i in lost if (k := batch[i].key)])
+                )
+                for i in lost:
+                    del planned[i]
+            events = [e for p in planned.values() for e in p.events]
+            stored = await append(conn, events, self._tz)
+        results: list[tuple[Incident, bool]] = []
+        for i, item in enumerate(batch):
+            if i in planned:
+                results.append((planned[i].incident, True))
+            elif item.key is not None and item.key in existing:
+                results.append((existing[item.key], False))
+            else:
+                assert item.key is not None
+                results.append((planned[leaders[item.key]].incident, False))
+        return results, stored

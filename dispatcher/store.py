@@ -1,0 +1,206 @@
+"""The PostgreSQL store: incidents, their history, and reference data.
+
+Queries are named constants beside the functions that run them. JSON columns travel as text
+(asyncpg's default for ``jsonb``): documents are encoded once in Python and events are sent to
+consoles exactly as stored. Every function takes a connection or the pool; the caller owns
+transactions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import asyncpg
+
+from dispatcher.incidents import Incident
+from realtime.hub import Envelope
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    Connection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    )
+
+# -- incidents ---------------------------------------------------------------------------
+
+# The columns an incident document is projected onto (the doc itself is kept whole).
+_PROJECTION: Final = """
+    d->>'id', d->>'source', d->>'external_id', d->>'category', d->>'state', d->>'priority',
+    (d->>'lon')::float8, (d->>'lat')::float8,
+    ARRAY(SELECT jsonb_array_elements_text(d->'zone_ids')),
+    d->>'squad_id', ARRAY(SELECT jsonb_array_elements_text(d->'support_squad_ids')),
+    (d->>'received_at')::timestamptz, (d->>'updated_at')::timestamptz,
+    (d->>'deadline')::timestamptz, d->>'duplicate_of', (d->>'version')::int, d"""
+_COLUMNS: Final = """id, source, external_id, category, state, priority, lon, lat, zone_ids,
+    squad_id, support_squad_ids, received_at, updated_at, deadline, duplicate_of, version, doc"""
+
+INSERT_INCIDENTS: Final = f"""
+INSERT INTO incidents ({_COLUMNS})
+SELECT {_PROJECTION} FROM jsonb_array_elements($1::jsonb) AS d
+ON CONFLICT (source, external_id) DO NOTHING
+RETURNING id"""
+
+UPDATE_INCIDENT: Final = f"""
+UPDATE incidents SET ({_COLUMNS}) = (SELECT {_PROJECTION} FROM (SELECT $1::jsonb AS d) AS s)
+WHERE id = $1::jsonb->>'id'"""
+
+SELECT_INCIDENT: Final = "SELECT doc FROM incidents WHERE id = $1"
+SELECT_INCIDENT_FOR_UPDATE: Final = "SELECT doc FROM incidents WHERE id = $1 FOR UPDATE"
+SELECT_BY_EXTERNAL: Final = """
+SELECT i.doc FROM incidents i
+JOIN unnest($1::text[], $2::text[]) AS k(source, external_id)
+  ON i.source = k.source AND i.external_id = k.external_id"""
+NEXT_INCIDENT_NUMBERS: Final = "SELECT nextval('incident_no') FROM generate_series(1, $1)"
+
+
+def encode_doc(incident: Incident, tz: Any) -> str:
+    return json.dumps(incident.to_doc(tz), ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_doc(text: str) -> Incident:
+    return Incident.from_doc(json.loads(text))
+
+
+async def next_incident_numbers(conn: Connection, count: int) -> list[int]:
+    rows = await conn.fetch(NEXT_INCIDENT_NUMBERS, count)
+    return [r[0] for r in rows]
+
+
+async def insert_incidents(conn: Connection, docs: Sequence[str]) -> set[str]:
+    """Insert encoded incidents; answer the ids inserted (the others were replays)."""
+    rows = await conn.fetch(INSERT_INCIDENTS, "[" + ",".join(docs) + "]")
+    return {r["id"] for r in rows}
+
+
+async def update_incident(conn: Connection, doc: str) -> None:
+    await conn.execute(UPDATE_INCIDENT, doc)
+
+
+async def by_external_ids(
+    conn: Connection | Pool, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Incident]:
+    rows = await conn.fetch(SELECT_BY_EXTERNAL, [k[0] for k in keys], [k[1] for k in keys])
+    found = {}
+    for row in rows:
+        incident = decode_doc(row["doc"])
+        found[(incident.source.value, incident.external_id or "")] = incident
+    return found
+
+
+async def get_incident(
+    conn: Connection | Pool, incident_id: str, *, for_update: bool = False
+) -> Incident | None:
+    query = SELECT_INCIDENT_FOR_UPDATE if for_update else SELECT_INCIDENT
+    doc = await conn.fetchval(query, incident_id)
+    return None if doc is None else decode_doc(doc)
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    states: tuple[str, ...] = ()
+    squad_id: str | None = None
+    zone_id: str | None = None
+    since: datetime | None = None
+    category: str | None = None
+    limit: int = 200
+    before_id: str | None = None
+
+
+async def list_incidents(pool: Pool, f: IncidentFilter) -> list[str]:
+    """Incident documents (encoded) matching ``f``, newest first."""
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if f.states:
+        clauses.append(f"state = ANY({arg(list(f.states))}::text[])")
+    if f.squad_id is not None:
+        p = arg(f.squad_id)
+        clauses.append(f"(squad_id = {p} OR {p} = ANY(support_squad_ids))")
+    if f.zone_id is not None:
+        clauses.append(f"zone_ids @> ARRAY[{arg(f.zone_id)}]::text[]")
+    if f.since is not None:
+        clauses.append(f"updated_at >= {arg(f.since)}")
+    if f.category is not None:
+        clauses.append(f"category = {arg(f.category)}")
+    if f.before_id is not None:
+        clauses.append(f"id < {arg(f.before_id)}")
+    where = " AND ".join(clauses) or "TRUE"
+    query = (
+        f"SELECT doc FROM incidents WHERE {where} "
+        f"ORDER BY received_at DESC, id DESC LIMIT {arg(f.limit)}"
+    )
+    return [r["doc"] for r in await pool.fetch(query, *args)]
+
+
+# -- history ---------------------------------------------------------------------------
+
+HISTORY_LOCK: Final = 0x68697374  # "hist"
+LOCK_HISTORY: Final = "SELECT pg_advisory_xact_lock($1)"
+NEXT_SEQS: Final = "SELECT nextval('history_seq') FROM generate_series(1, $1)"
+INSERT_HISTORY: Final = """
+INSERT INTO history (seq, incident_id, type, action, actor, actor_role, at, state_before,
+                     state_after, detail, topics, event)
+SELECT e.seq, e.incident_id, e.type, e.action, e.actor, e.actor_role, e.at, e.state_before,
+       e.state_after, e.detail, ARRAY(SELECT jsonb_array_elements_text(e.topics)), e.event
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[])
+     AS e(seq, incident_id, type, action, actor, actor_role, at, state_before, state_after,
+          detail, topics, event)"""
+SELECT_HISTORY_OF: Final = """
+SELECT seq, type, action, actor, actor_role, at, state_before, state_after, detail
+FROM history WHERE incident_id = $1 ORDER BY seq"""
+MAX_SEQ: Final = "SELECT coalesce(max(seq), 0) FROM history"
+SELECT_RANGE_ALL: Final = """
+SELECT seq, topics, event FROM history WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"""
+SELECT_RANGE_TOPICS: Final = """
+SELECT seq, topics, event FROM history
+WHERE seq > $1 AND seq <= $2 AND topics && $4::text[] ORDER BY seq LIMIT $3"""
+
+
+async def max_seq(conn: Connection | Pool) -> int:
+    value = await conn.fetchval(MAX_SEQ)
+    return int(value)
+
+
+async def read_range(
+    conn: Connection | Pool,
+    after: int,
+    upto: int,
+    *,
+    topics: Sequence[str] | None = None,
+    limit: int = 1000,
+) -> list[Envelope]:
+    """Events with ``after < seq <= upto`` (of ``topics`` if given), in order, ``limit`` at most."""
+    if topics is None or "all" in topics:
+        rows = await conn.fetch(SELECT_RANGE_ALL, after, upto, limit)
+    else:
+        rows = await conn.fetch(SELECT_RANGE_TOPICS, after, upto, limit, list(topics))
+    return [Envelope(r["seq"], tuple(r["topics"]), r["event"]) for r in rows]
+
+
+async def history_of(conn: Connection | Pool, incident_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(SELECT_HISTORY_OF, incident_id)
+    return [
+        {
+            "seq": r["seq"],
+            "type": r["type"],
+            "action": r["action"],
+            "actor": r["actor"],
+            "actor_role": r["actor_role"],
+            "at": r["at"],
+            "state_before": r["state_before"],
+            "state_after": r["state_after"],
+            "detail": json.loads(r["detail"]),
+        }
+        for r in rows
+    ]

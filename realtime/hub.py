@@ -1,0 +1,125 @@
+"""The hub: one ordered stream of events in, many subscribers out, none blocking another.
+
+Each subscriber has a bounded queue drained by its own writer; :meth:`Hub.deliver` never
+awaits. A subscriber whose queue is full is dropped (its ``on_drop`` is called) and reconnects
+with ``since`` to replay what it missed from the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, order=True)
+class Envelope:
+    """A numbered event: its topics and its JSON text exactly as sent."""
+
+    seq: int
+    topics: tuple[str, ...]
+    raw: str
+
+
+class Subscriber:
+    """One connection's subscription. Not live until :meth:`Hub.go_live`."""
+
+    def __init__(self, queue_size: int, on_drop: Callable[[Subscriber], None]) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.topics: frozenset[str] = frozenset()
+        self.dropped = False
+        self._on_drop = on_drop
+        self._live = False
+        self._pending: list[Envelope] = []
+
+    def offer(self, envelope: Envelope) -> None:
+        if self.dropped:
+            return
+        if not self._live:
+            # held while the history is replayed; bounded like the queue
+            self._pending.append(envelope)
+            if len(self._pending) > self.queue.maxsize:
+                self.drop()
+            return
+        self.put(envelope.raw)
+
+    def put(self, raw: str) -> None:
+        """Queue a message for the writer; drop the subscriber when it cannot keep up."""
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(raw)
+        except asyncio.QueueFull:
+            self.drop()
+
+    def drop(self) -> None:
+        if not self.dropped:
+            self.dropped = True
+            self._on_drop(self)
+
+    def hold(self) -> None:
+        """Hold live events (bounded) until :meth:`take_pending`, while history is replayed."""
+        self._live = False
+        self._pending = []
+
+    def take_pending(self, after: int) -> list[Envelope]:
+        """The events held during replay that come after ``after``; goes live."""
+        held = [e for e in self._pending if e.seq > after]
+        self._pending = []
+        self._live = True
+        return held
+
+
+class Hub:
+    """Fans out the process's ordered event stream to subscribers by topic."""
+
+    def __init__(self, last_seq: int = 0) -> None:
+        self.last_seq = last_seq
+        self._by_topic: dict[str, set[Subscriber]] = {}
+        self.delivered = 0
+        self.dropped = 0
+
+    @property
+    def subscriber_count(self) -> int:
+        return len({s for subs in self._by_topic.values() for s in subs})
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Hand one event to every subscriber of any of its topics, once each."""
+        self.last_seq = envelope.seq
+        targets: set[Subscriber] = set()
+        for topic in envelope.topics:
+            subs = self._by_topic.get(topic)
+            if subs:
+                targets.update(subs)
+        for sub in targets:
+            sub.offer(envelope)
+        self.delivered += len(targets)
+
+    def subscribe(self, sub: Subscriber, topics: Iterable[str]) -> int:
+        """Register ``sub`` for ``topics`` (replacing earlier ones); answer the current seq.
+
+        Events after the answered seq are held for ``sub`` until :meth:`go_live`; the caller
+        replays the history up to the answered seq first.
+        """
+        self.unsubscribe(sub)
+        sub.hold()
+        sub.topics = frozenset(topics)
+        for topic in sub.topics:
+            self._by_topic.setdefault(topic, set()).add(sub)
+        return self.last_seq
+
+    def go_live(self, sub: Subscriber, replayed_upto: int) -> None:
+        for envelope in sub.take_pending(replayed_upto):
+            sub.put(envelope.raw)
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        for topic in sub.topics:
+            subs = self._by_topic.get(topic)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_topic[topic]
+        sub.topics = frozenset()
