@@ -84,7 +84,7 @@ def runtime(request: web.Request) -> Runtime:
 
 def principal(request: web.Request) -> Principal:
     """The authenticated caller (set by :func:`auth_middleware`)."""
-    found = request.get(PRINCIPAL)
+    found: Principal | None = request.get(PRINCIPAL)
     if found is None:
         raise Unauthorized("a bearer token is needed")
     return found

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from dispatcher import store
 from dispatcher.categories import Category, load_default_catalogue, parse_catalogue
@@ -78,7 +78,7 @@ async def put_squad(conn: store.Connection | store.Pool, squad: Squad) -> bool:
     return bool(created)
 
 
-def zones_from_rows(rows: Sequence[Mapping[str, object]]) -> list[Zone]:
+def zones_from_rows(rows: Sequence[Any]) -> list[Zone]:
     """Rebuild zones as stored (they were validated when they were put)."""
     features = []
     for r in rows:

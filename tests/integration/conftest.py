@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,13 +26,28 @@ from tests.integration.support import ADMIN, Api, ServeProcess, free_port, setti
 
 
 @pytest_asyncio.fixture
-async def api(database_url: str, redis_url: str) -> AsyncIterator[Api]:
-    app = create_app(settings_for(database_url, redis_url))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+async def api_factory(
+    database_url: str, redis_url: str
+) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
+    """Starts in-process servers with settings of the test's choosing; closes them after."""
+    servers: list[TestServer] = []
     async with aiohttp.ClientSession() as session:
-        yield Api(str(server.make_url("")).rstrip("/"), session)
-    await server.close()
+
+        async def start(**settings: Any) -> Api:
+            app = create_app(settings_for(database_url, redis_url, **settings))
+            server = TestServer(app, host="127.0.0.1")
+            await server.start_server()
+            servers.append(server)
+            return Api(str(server.make_url("")).rstrip("/"), session)
+
+        yield start
+        for server in servers:
+            await server.close()
+
+
+@pytest_asyncio.fixture
+async def api(api_factory: Callable[..., Awaitable[Api]]) -> Api:
+    return await api_factory()
 
 
 @pytest.fixture

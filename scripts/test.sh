@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's checks: ruff, mypy and pytest. Arguments go to pytest, e.g.
+#   bash scripts/test.sh tests/unit -x
+# Exits non-zero when any check fails (pytest collecting no test counts as a failure).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/bootstrap.sh test
+
+# The browser tests drive a real headless Chromium, installed from the system's packages.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    install=(apt-get install -y -qq chromium)
+    if ! command -v apt-get >/dev/null; then
+        sudo=none
+    elif [[ "$(id -u)" == 0 ]]; then
+        sudo=""
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo="sudo"
+    else
+        sudo=none
+    fi
+    if [[ "$sudo" != none ]] && echo "test: installing chromium for the browser tests ..." &&
+        $sudo apt-get update -qq &&
+        $sudo env DEBIAN_FRONTEND=noninteractive "${install[@]}"; then
+        :
+    else
+        echo "test: WARNING: no Chromium, and it cannot be installed here: the browser tests" \
+            "will be skipped. Install it (Debian/Ubuntu: apt-get install chromium) to run them." >&2
+        export DISPATCH_NO_BROWSER=1
+    fi
+fi
+
+failed=()
+.venv/bin/ruff check . || failed+=("ruff")
+.venv/bin/mypy || failed+=("mypy")
+.venv/bin/pytest -q -p no:cacheprovider "$@" || failed+=("pytest (exit $?)")
+
+if ((${#failed[@]})); then
+    echo "test: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "test: all checks passed"

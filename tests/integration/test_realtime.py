@@ -1,0 +1,123 @@
+"""The WebSocket endpoint and the service routes against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from tests.integration.support import ADMIN, Api, console
+
+
+async def test_health_ready_and_metrics(api: Api) -> None:
+    assert (await api.call("GET", "/healthz", None))[0] == 200
+    status, ready = await api.call("GET", "/readyz", None)
+    assert (status, ready["postgres"], ready["redis"]) == (200, "ok", "ok")
+    await api.load_town()
+    await api.report(await api.token("device"))
+    status, text = await api.call("GET", "/metrics", None)
+    assert status == 200
+    assert 'dispatch_intake_total{result="created",source="hotline"} 1.0' in text
+    assert "dispatch_ws_connections" in text
+    assert 'route="/api/v1/incidents"' in text
+
+
+async def test_websocket_protocol_errors_are_answered_not_fatal(api: Api) -> None:
+    async with console(api) as screen:
+        await screen.ws.send_str("not json")
+        assert (await screen.next())["code"] == "bad_request"
+        await screen.ws.send_bytes(b"\x00\x01")
+        assert (await screen.next())["code"] == "bad_request"
+        await screen.send({"type": "subscribe", "topics": "all"})
+        assert (await screen.next())["code"] == "bad_request"
+        await screen.send({"type": "subscribe", "topics": ["all"], "since": -4})
+        assert (await screen.next())["code"] == "bad_request"
+        await screen.send({"type": "ping"})
+        assert (await screen.next())["type"] == "pong"
+        # the connection still works after all that
+        assert (await screen.subscribe(["all"]))["type"] == "subscribed"
+        # a frame over 64 KiB closes the connection (message too big), and only it
+        await screen.ws.send_str("x" * (70 * 1024))
+        closing = await screen.ws.receive(timeout=5)
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert closing.data == 1009
+    assert (await api.call("GET", "/healthz", None))[0] == 200
+
+
+async def test_ws_needs_a_token(api: Api) -> None:
+    url = api.base.replace("http", "ws", 1) + "/ws"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await api.session.ws_connect(url)
+    assert refused.value.status == 401
+    ws = await api.session.ws_connect(url + f"?access_token={ADMIN}")
+    await ws.send_str(json.dumps({"type": "ping"}))
+    assert json.loads((await ws.receive(timeout=5)).data)["type"] == "pong"
+    await ws.close()
+
+
+def _raw_ws_that_never_reads(base: str, token: str) -> socket.socket:
+    """A WebSocket client with a tiny receive buffer that subscribes and then never reads."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws?access_token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
+    payload = json.dumps({"type": "subscribe", "topics": ["all"]}).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(struct.pack("!BB", 0x81, 0x80 | len(payload)) + mask + masked)
+    return sock
+
+
+async def test_a_console_that_never_reads_is_dropped_and_others_keep_up(
+    api_factory: Callable[..., Awaitable[Api]], redis_url: str
+) -> None:
+    # the queue must hold a burst (a group commit delivers its events at once), not a backlog
+    api = await api_factory(ws_queue_size=128)
+    await api.load_town()
+    device = await api.token("device")
+    stuck = await asyncio.to_thread(_raw_ws_that_never_reads, api.base, ADMIN)
+    try:
+        async with console(api) as healthy:
+            await healthy.subscribe(["all"])
+            long_text = "占道经营，" * 300  # ~4.5 KB an event, to fill the socket buffers fast
+            posted = 0
+            while True:
+                batch = await asyncio.gather(
+                    *(api.report(device, description=long_text) for _ in range(50))
+                )
+                posted += len(batch)
+                _, metrics = await api.call("GET", "/metrics", None)
+                if "dispatch_ws_slow_consumer_drops 1.0" in metrics or posted >= 3000:
+                    break
+            assert "dispatch_ws_slow_consumer_drops 1.0" in metrics, f"no drop after {posted}"
+            received = 0
+            while received < posted:
+                message = await healthy.next(10)
+                received += message.get("type") == "incident.created"
+            assert received == posted
+    finally:
+        stuck.close()
+    # Redis is untouched by any of it
+    client = aioredis.from_url(redis_url)
+    assert await client.ping()
+    await client.aclose()
