@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
 from dispatcher import http, store
 from dispatcher.auth import INTAKE, Principal, Role, require_read_incident, require_role
+from dispatcher.deadlines import live_view
 from dispatcher.errors import Forbidden, NotFound, ValidationFailed
 from dispatcher.ids import IncidentId
 from dispatcher.incidents import Incident, State
@@ -62,13 +63,30 @@ async def intake(rt: http.Runtime, report: IncidentIn, who: Principal) -> tuple[
     return incident, created
 
 
+def present(rt: http.Runtime, incident: Incident) -> dict[str, Any]:
+    """The incident as the API answers it: stored fields plus remaining time, colour, stage."""
+    rules = rt.policy.rules
+    doc = incident.to_doc(rules.calendar.tz)
+    doc.update(live_view(incident, rules, datetime.now(UTC)))
+    return doc
+
+
+def recommendation_for(rt: http.Runtime, incident: Incident) -> Recommendation:
+    """Who should take ``incident``, by the current zones, squads and catalogue."""
+    category = rt.ref.categories.get(incident.category)
+    if category is None:
+        raise NotFound(f"category {incident.category} is no longer in the catalogue")
+    match = rt.ref.zones.match(incident.lon, incident.lat)
+    return recommend(match, category, rt.ref.squads, rt.settings.border_margin_m)
+
+
 async def post_incident(request: web.Request) -> web.Response:
     who = http.principal(request)
     require_role(who, INTAKE, "post incidents")
     rt = http.runtime(request)
     report = parse_report(await request.read())
     incident, created = await intake(rt, report, who)
-    return http.json_response(incident.to_doc(rt.settings.zone), status=201 if created else 200)
+    return http.json_response(present(rt, incident), status=201 if created else 200)
 
 
 async def _readable(request: web.Request) -> Incident:
@@ -83,7 +101,7 @@ async def _readable(request: web.Request) -> Incident:
 async def get_incident(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     incident = await _readable(request)
-    doc = incident.to_doc(rt.settings.zone)
+    doc = present(rt, incident)
     history = await store.history_of(rt.pool, incident.id)
     for entry in history:
         entry["at"] = entry["at"].astimezone(rt.settings.zone).isoformat(timespec="milliseconds")
@@ -134,8 +152,8 @@ def _filter(request: web.Request, who: Principal) -> store.IncidentFilter:
 async def list_incidents(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     docs = await store.list_incidents(rt.pool, _filter(request, http.principal(request)))
-    body = '{"incidents":[' + ",".join(docs) + f'],"count":{len(docs)}}}'
-    return web.Response(text=body, content_type="application/json")
+    incidents = [present(rt, store.decode_doc(d)) for d in docs]
+    return http.json_response({"incidents": incidents, "count": len(incidents)})
 
 
 def recommendation_json(rec: Recommendation) -> dict[str, Any]:
@@ -157,12 +175,7 @@ def recommendation_json(rec: Recommendation) -> dict[str, Any]:
 async def get_recommendations(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     incident = await _readable(request)
-    category = rt.ref.categories.get(incident.category)
-    if category is None:
-        raise NotFound(f"category {incident.category} is no longer in the catalogue")
-    match = rt.ref.zones.match(incident.lon, incident.lat)
-    rec = recommend(match, category, rt.ref.squads, rt.settings.border_margin_m)
-    return http.json_response(recommendation_json(rec))
+    return http.json_response(recommendation_json(recommendation_for(rt, incident)))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

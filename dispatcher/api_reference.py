@@ -12,8 +12,8 @@ from dispatcher import http, reference
 from dispatcher.auth import READ_ALL, Role, require_role
 from dispatcher.categories import InvalidCatalogue, parse_catalogue
 from dispatcher.errors import INVALID_ZONES, BadRequest, ValidationFailed
-from dispatcher.intake import validation_error
 from dispatcher.routing import Squad
+from dispatcher.validation import validation_error
 from geo.coords import parse_crs, to_wgs84
 from geo.errors import InvalidCoordinates, InvalidZones
 from geo.zones import feature_collection

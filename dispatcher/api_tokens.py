@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from dispatcher import http
 from dispatcher.auth import Role, require_role
 from dispatcher.errors import BadRequest, ValidationFailed
-from dispatcher.intake import validation_error
+from dispatcher.validation import validation_error
 
 
 class TokenIn(BaseModel):

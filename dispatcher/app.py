@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,9 +22,20 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from dispatcher import api_incidents, api_reference, api_tokens, journal, reference, store
+from dispatcher import (
+    api_actions,
+    api_incidents,
+    api_media,
+    api_reference,
+    api_tokens,
+    journal,
+    reference,
+    store,
+    timers,
+)
 from dispatcher.auth import may_subscribe
 from dispatcher.clocks import WorkingCalendar
+from dispatcher.deadlines import Rules
 from dispatcher.errors import DispatchError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
 from dispatcher.http import (
     PRINCIPAL,
@@ -38,6 +50,7 @@ from dispatcher.http import (
 from dispatcher.intake import IntakePolicy
 from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
+from dispatcher.timers import TimerLoop
 from dispatcher.tokens import TokenBook
 from realtime.bridge import Bridge
 from realtime.hub import Envelope, Hub
@@ -180,8 +193,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", index)
     api_incidents.add_routes(app.router)
+    api_actions.add_routes(app.router)
     api_reference.add_routes(app.router)
     api_tokens.add_routes(app.router)
+    api_media.add_routes(app)
     if FRONTEND_DIR.is_dir():
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)
 
@@ -222,9 +237,19 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             queue_size=settings.ws_queue_size,
             heartbeat_s=settings.ws_heartbeat_s,
         )
+        rules = Rules(calendar)
+
+        async def arm(conn: Any, incidents: list[Any], now: datetime) -> None:
+            await timers.arm_new(conn, incidents, rules, now)
+
         writer = journal.IntakeWriter(
-            pool, settings.zone, bridge.committed, window_s=settings.group_commit_ms / 1000
+            pool,
+            settings.zone,
+            bridge.committed,
+            window_s=settings.group_commit_ms / 1000,
+            on_insert=arm,
         )
+        timer_loop = TimerLoop(pool, rules, lambda: rt_holder[0].ref.squads, bridge.committed)
         rt = Runtime(
             settings=settings,
             pool=pool,
@@ -236,8 +261,9 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             tokens=TokenBook(pool, settings.admin_token),
             metrics=metrics,
             calendar=calendar,
-            policy=IntakePolicy(calendar, settings.auto_dispatch_confidence),
+            policy=IntakePolicy(rules, settings.auto_dispatch_confidence),
             ref=await reference.load(pool),
+            timer_loop=timer_loop,
         )
         rt_holder.append(rt)
         app[RUNTIME] = rt
@@ -246,6 +272,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             loop.create_task(bridge.run()),
             loop.create_task(writer.run()),
             loop.create_task(_watch_reference(rt)),
+            loop.create_task(timer_loop.run()),
         ]
         yield
         for task in rt.tasks:

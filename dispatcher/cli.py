@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
-from dispatcher import migrate
+from dispatcher import audit, migrate
 from dispatcher.app import create_app
 from dispatcher.settings import ConfigError, from_env
 
@@ -35,6 +36,28 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     applied = asyncio.run(migrate.apply(url))
     print("applied: " + ", ".join(applied) if applied else "the database is up to date")
     return 0
+
+
+async def _audit_verify(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction(readonly=True, isolation="repeatable_read"):
+            checked, finding = await audit.verify(conn.cursor(audit.SELECT_CHAIN, prefetch=2000))
+    finally:
+        await conn.close()
+    if finding is None:
+        print(f"the history is intact: {checked} entries checked")
+        return 0
+    print(f"AUDIT FAILED at seq {finding.seq} ({finding.problem}): {finding.message}")
+    return 1
+
+
+def cmd_audit_verify(_: argparse.Namespace) -> int:
+    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
+    if not url:
+        print("DISPATCH_DATABASE_URL is not set; `dispatch audit verify` needs it", file=sys.stderr)
+        return 2
+    return asyncio.run(_audit_verify(url))
 
 
 def cmd_serve(_: argparse.Namespace) -> int:
@@ -71,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("serve", help="run the HTTP + WebSocket server").set_defaults(func=cmd_serve)
+    audit_cmd = sub.add_parser("audit", help="the history's hash chain")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser(
+        "verify", help="walk the chain; exit 1 at the first altered, removed or inserted entry"
+    ).set_defaults(func=cmd_audit_verify)
     demo = sub.add_parser("demo", help="private PostgreSQL and Redis, the demo city, a simulator")
     demo.add_argument("--data", default=".data/demo", help="data folder (default .data/demo)")
     demo.add_argument("--port", type=int, default=8080)

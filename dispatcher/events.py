@@ -56,6 +56,10 @@ class Event:
 
     def to_json(self, seq: int, tz: tzinfo) -> str:
         """The event as sent on the WebSocket and kept in ``history.event``."""
+        return json.dumps(self.body(seq, tz), ensure_ascii=False, separators=(",", ":"))
+
+    def body(self, seq: int, tz: tzinfo) -> dict[str, Any]:
+        """The event as a JSON object."""
         body: dict[str, Any] = {
             "seq": seq,
             "type": self.type.value,
@@ -67,4 +71,4 @@ class Event:
             body["actor"] = self.actor
         if self.detail:
             body["detail"] = dict(self.detail)
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return body

@@ -23,12 +23,14 @@ from dispatcher.errors import DispatchError, Unauthorized
 from dispatcher.intake import IntakePolicy
 from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
+from dispatcher.timers import TimerLoop
 from dispatcher.tokens import TokenBook
 from realtime.bridge import Bridge
 from realtime.hub import Hub
 from realtime.ws import Endpoint
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class Runtime:
@@ -46,6 +48,7 @@ class Runtime:
     calendar: WorkingCalendar
     policy: IntakePolicy
     ref: reference.Reference
+    timer_loop: TimerLoop
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def reload_reference(self) -> None:

@@ -9,7 +9,7 @@ caller stores them (in one transaction) and only then answers the client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,8 +17,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from dispatcher.auth import ACT_ALL, Principal
 from dispatcher.categories import Category
-from dispatcher.clocks import ClockKind, WorkingCalendar
-from dispatcher.errors import BadRequest, ValidationFailed
+from dispatcher.clocks import WorkingCalendar
+from dispatcher.deadlines import Rules
 from dispatcher.events import Event, EventType
 from dispatcher.ids import IncidentId
 from dispatcher.incidents import (
@@ -29,7 +29,10 @@ from dispatcher.incidents import (
     Source,
     State,
 )
+from dispatcher.lifecycle import dispatch as lifecycle_dispatch
+from dispatcher.lifecycle import register as lifecycle_register
 from dispatcher.routing import Recommendation
+from dispatcher.validation import validation_error
 from geo.zones import Match
 
 Text = Annotated[str, Field(max_length=4000)]
@@ -56,16 +59,6 @@ class IncidentIn(BaseModel):
     address: Annotated[str, Field(max_length=500)] | None = None
 
 
-def validation_error(exc: ValidationError) -> ValidationFailed | BadRequest:
-    """Translate pydantic's first error into ours, naming the field (dotted path)."""
-    first = exc.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
-        return BadRequest(f"the body is not valid JSON: {first['msg']}")
-    field = ".".join(str(p) for p in first["loc"]) or None
-    message = str(first["msg"])
-    return ValidationFailed(f"{field}: {message}" if field else message, field=field)
-
-
 def parse_report(body: bytes | str) -> IncidentIn:
     """Validate a report; raise BadRequest (not JSON) or ValidationFailed (names the field)."""
     try:
@@ -84,19 +77,18 @@ def parse_report_object(data: Mapping[str, Any]) -> IncidentIn:
 
 @dataclass(frozen=True)
 class IntakePolicy:
-    calendar: WorkingCalendar
+    rules: Rules
     auto_confidence: float = 0.85
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self.rules.calendar
 
 
 @dataclass(frozen=True)
 class IntakePlan:
     incident: Incident
     events: tuple[Event, ...]
-
-
-def deadline_for(category: Category, start: datetime, calendar: WorkingCalendar) -> datetime:
-    """When an incident of ``category`` registered at ``start`` must be resolved."""
-    return calendar.add(start, category.limit_timedelta, ClockKind(category.clock))
 
 
 def _auto(report: IncidentIn, category: Category, actor: Principal, policy: IntakePolicy) -> bool:
@@ -155,24 +147,15 @@ def plan_intake(
         occurred_at=report.occurred_at,
         flags=tuple(dict.fromkeys(flags)),
         reported_by=actor.actor,
-        extra={"recommended_squad_id": recommendation.squad_id},
+        extra={"recommended_squad_id": recommendation.squad_id, "stage_since": now.isoformat()},
     )
     steps: list[str] = []
     if auto:
-        incident = replace(
-            incident,
-            state=State.REGISTERED,
-            registered_at=now,
-            deadline=deadline_for(category, now, policy.calendar),
-        )
+        incident = lifecycle_register(incident, category, policy.rules, now)
         steps.append("register")
-        if recommendation.certain:
-            incident = replace(
-                incident,
-                state=State.DISPATCHED,
-                dispatched_at=now,
-                squad_id=recommendation.squad_id,
-                support_squad_ids=recommendation.support_squad_ids,
+        if recommendation.certain and recommendation.squad_id is not None:
+            incident = lifecycle_dispatch(
+                incident, recommendation.squad_id, recommendation.support_squad_ids, None, now
             )
             steps.append("dispatch")
 

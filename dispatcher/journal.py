@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from dispatcher import store
+from dispatcher import audit, store
 from dispatcher.events import Event
 from dispatcher.ids import IncidentId
 from dispatcher.incidents import Incident
@@ -30,12 +30,37 @@ log = logging.getLogger(__name__)
 
 
 async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) -> list[Envelope]:
-    """Number and insert ``events``; the caller commits right after."""
+    """Number, chain and insert ``events``; the caller commits right after."""
     if not events:
         return []
     await conn.execute(store.LOCK_HISTORY, store.HISTORY_LOCK)
-    seqs = [r[0] for r in await conn.fetch(store.NEXT_SEQS, len(events))]
-    raws = [e.to_json(seq, tz) for seq, e in zip(seqs, events, strict=True)]
+    row = await conn.fetchrow(store.CHAIN_HEAD_AND_SEQS, len(events))
+    assert row is not None
+    seqs: list[int] = list(row["seqs"])
+    bodies = [e.body(seq, tz) for seq, e in zip(seqs, events, strict=True)]
+    details = [
+        json.loads(json.dumps(dict(e.detail), ensure_ascii=False, default=str)) for e in events
+    ]
+    links = audit.chain(
+        bytes(row["head"]) if row["head"] is not None else audit.GENESIS,
+        [
+            {
+                "seq": seq,
+                "incident_id": e.incident.id,
+                "type": e.type.value,
+                "action": e.action,
+                "actor": e.actor,
+                "actor_role": e.actor_role,
+                "at": e.at,
+                "state_before": e.state_before.value if e.state_before else None,
+                "state_after": e.state_after.value,
+                "detail": detail,
+                "event": body,
+            }
+            for seq, e, detail, body in zip(seqs, events, details, bodies, strict=True)
+        ],
+    )
+    raws = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
     await conn.execute(
         store.INSERT_HISTORY,
         seqs,
@@ -47,9 +72,11 @@ async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) ->
         [e.at for e in events],
         [e.state_before.value if e.state_before else None for e in events],
         [e.state_after.value for e in events],
-        [json.dumps(dict(e.detail), ensure_ascii=False, default=str) for e in events],
+        [json.dumps(d, ensure_ascii=False) for d in details],
         [json.dumps(list(e.topics), ensure_ascii=False) for e in events],
         raws,
+        [p for p, _ in links],
+        [h for _, h in links],
     )
     return [Envelope(seq, e.topics, raw) for seq, e, raw in zip(seqs, events, raws, strict=True)]
 
@@ -61,6 +88,8 @@ def incident_id(number: int, now: datetime, tz: tzinfo) -> IncidentId:
 
 #: builds the plan of one report once its incident id and the time are known
 Planner = Callable[[IncidentId, datetime], IntakePlan]
+#: runs in the intake transaction after new incidents are inserted (arms their timers)
+InsertHook = Callable[["store.Connection", list[Incident], datetime], Awaitable[None]]
 
 
 @dataclass
@@ -82,7 +111,9 @@ class IntakeWriter:
         window_s: float = 0.002,
         max_batch: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_insert: InsertHook | None = None,
     ) -> None:
+        self._on_insert = on_insert
         self._pool = pool
         self._tz = tz
         self._on_commit = on_commit
@@ -162,6 +193,8 @@ class IntakeWriter:
                 )
                 for i in lost:
                     del planned[i]
+            if self._on_insert is not None and planned:
+                await self._on_insert(conn, [p.incident for p in planned.values()], now)
             events = [e for p in planned.values() for e in p.events]
             stored = await append(conn, events, self._tz)
         results: list[tuple[Incident, bool]] = []

@@ -23,9 +23,7 @@ if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
-    Connection: TypeAlias = (
-        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
-    )
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 # -- incidents ---------------------------------------------------------------------------
 
@@ -146,16 +144,21 @@ async def list_incidents(pool: Pool, f: IncidentFilter) -> list[str]:
 
 HISTORY_LOCK: Final = 0x68697374  # "hist"
 LOCK_HISTORY: Final = "SELECT pg_advisory_xact_lock($1)"
-NEXT_SEQS: Final = "SELECT nextval('history_seq') FROM generate_series(1, $1)"
+# under the history lock: the hash of the last entry, and the seqs of the new ones
+CHAIN_HEAD_AND_SEQS: Final = """
+SELECT (SELECT hash FROM history ORDER BY seq DESC LIMIT 1) AS head,
+       ARRAY(SELECT nextval('history_seq') FROM generate_series(1, $1)) AS seqs"""
 INSERT_HISTORY: Final = """
 INSERT INTO history (seq, incident_id, type, action, actor, actor_role, at, state_before,
-                     state_after, detail, topics, event)
+                     state_after, detail, topics, event, prev_hash, hash)
 SELECT e.seq, e.incident_id, e.type, e.action, e.actor, e.actor_role, e.at, e.state_before,
-       e.state_after, e.detail, ARRAY(SELECT jsonb_array_elements_text(e.topics)), e.event
+       e.state_after, e.detail, ARRAY(SELECT jsonb_array_elements_text(e.topics)), e.event,
+       e.prev_hash, e.hash
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[])
+            $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
+            $13::bytea[], $14::bytea[])
      AS e(seq, incident_id, type, action, actor, actor_role, at, state_before, state_after,
-          detail, topics, event)"""
+          detail, topics, event, prev_hash, hash)"""
 SELECT_HISTORY_OF: Final = """
 SELECT seq, type, action, actor, actor_role, at, state_before, state_after, detail
 FROM history WHERE incident_id = $1 ORDER BY seq"""

@@ -12,6 +12,7 @@ from shapely.geometry import box
 from dispatcher.auth import Principal, Role, may_read_incident, may_subscribe
 from dispatcher.categories import Category, Priority
 from dispatcher.clocks import WorkingCalendar
+from dispatcher.deadlines import Rules
 from dispatcher.errors import BadRequest, ValidationFailed
 from dispatcher.events import EventType
 from dispatcher.ids import IncidentId, SquadId, TokenId
@@ -63,7 +64,7 @@ SQUADS = {
     "cw": Squad("cw", "建设工程支队", "specialist", "centre", ("construction_waste",)),
     "env": Squad("env", "环境支队", "specialist", "centre", ("environment",)),
 }
-POLICY = IntakePolicy(WorkingCalendar(), auto_confidence=0.85)
+POLICY = IntakePolicy(Rules(WorkingCalendar()), auto_confidence=0.85)
 # Monday 2026-11-23 10:00 in Shanghai, a working day
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
