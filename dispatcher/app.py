@@ -36,7 +36,14 @@ from dispatcher import (
 from dispatcher.auth import may_subscribe
 from dispatcher.clocks import WorkingCalendar
 from dispatcher.deadlines import Rules
-from dispatcher.errors import DispatchError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
+from dispatcher.errors import (
+    DispatchError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 from dispatcher.http import (
     PRINCIPAL,
     RUNTIME,
@@ -102,6 +109,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         err = DispatchError(exc.reason, code=code)
         err.status = exc.status
         return error_response(err)
+    except asyncpg.DataError as exc:
+        # a value PostgreSQL cannot take (NUL in text, out of range): the input's fault
+        status = 422
+        return error_response(ValidationFailed(f"a value cannot be stored: {exc}"))
     except DATABASE_DOWN as exc:
         status = 503
         log.warning("%s %s: database unavailable: %s", request.method, request.path, exc)

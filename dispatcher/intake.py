@@ -32,12 +32,12 @@ from dispatcher.incidents import (
 from dispatcher.lifecycle import dispatch as lifecycle_dispatch
 from dispatcher.lifecycle import register as lifecycle_register
 from dispatcher.routing import Recommendation
-from dispatcher.validation import validation_error
+from dispatcher.validation import Clean, validation_error
 from geo.zones import Match
 
-Text = Annotated[str, Field(max_length=4000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-MediaRef = Annotated[str, Field(min_length=1, max_length=2000)]
+Text = Annotated[str, Field(max_length=4000), Clean]
+ShortText = Annotated[str, Field(min_length=1, max_length=200), Clean]
+MediaRef = Annotated[str, Field(min_length=1, max_length=2000), Clean]
 
 
 class IncidentIn(BaseModel):
@@ -56,7 +56,7 @@ class IncidentIn(BaseModel):
     media: Annotated[list[MediaRef], Field(max_length=50)] = []
     confidence: float | None = Field(default=None, ge=0, le=1)
     device_id: ShortText | None = None
-    address: Annotated[str, Field(max_length=500)] | None = None
+    address: Annotated[str, Field(max_length=500), Clean] | None = None
 
 
 def parse_report(body: bytes | str) -> IncidentIn:

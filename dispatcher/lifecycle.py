@@ -40,7 +40,7 @@ from dispatcher.deadlines import (
 from dispatcher.errors import Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.events import Event, EventType
 from dispatcher.incidents import FINAL_STATES, Incident, State
-from dispatcher.validation import validation_error
+from dispatcher.validation import Clean, validation_error
 
 
 class Action(StrEnum):
@@ -95,9 +95,9 @@ SQUAD_ACTIONS: Final = frozenset(
     {Action.ACCEPT, Action.RETURN, Action.RESOLVE, Action.EXTEND, Action.SUSPEND}
 )
 
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
-Note = Annotated[str, Field(max_length=4000)]
-Ref = Annotated[str, Field(min_length=1, max_length=2000)]
+Reason = Annotated[str, Field(min_length=1, max_length=2000), Clean]
+Note = Annotated[str, Field(max_length=4000), Clean]
+Ref = Annotated[str, Field(min_length=1, max_length=2000), Clean]
 
 
 class ActionIn(BaseModel):

@@ -114,6 +114,7 @@ def plan(body: str, who: Principal = DEVICE, category: Category = SHOP) -> Any:
         (report(occurred_at="2026-11-22T09:30:00"), 422, "occurred_at"),
         (report(media=["x"] * 51), 422, "media"),
         (report(category=""), 422, "category"),
+        (report(description="占道\u0000经营"), 422, "description"),
         (json.dumps({"source": "camera", "lat": 31.0, "category": "200504"}), 422, "lon"),
         ('{"source":"camera","category":"200504","lon":NaN,"lat":31}', 422, "lon"),
     ],
