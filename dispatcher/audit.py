@@ -20,11 +20,12 @@ GENESIS: Final = bytes(32)
 
 
 def _normal(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
+    kind = type(value)  # exact types: this runs over every value of every entry
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict:
         return {k: _normal(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [_normal(v) for v in value]
     return value
 

@@ -47,6 +47,9 @@ RETURNING id"""
 UPDATE_INCIDENT: Final = f"""
 UPDATE incidents SET ({_COLUMNS}) = (SELECT {_PROJECTION} FROM (SELECT $1::jsonb AS d) AS s)
 WHERE id = $1::jsonb->>'id'"""
+UPDATE_INCIDENTS: Final = f"""
+UPDATE incidents AS i SET ({_COLUMNS}) = (SELECT {_PROJECTION})
+FROM jsonb_array_elements($1::jsonb) AS d WHERE i.id = d->>'id'"""
 
 SELECT_INCIDENT: Final = "SELECT doc FROM incidents WHERE id = $1"
 SELECT_INCIDENT_FOR_UPDATE: Final = "SELECT doc FROM incidents WHERE id = $1 FOR UPDATE"
@@ -78,6 +81,12 @@ async def insert_incidents(conn: Connection, docs: Sequence[str]) -> set[str]:
 
 async def update_incident(conn: Connection, doc: str) -> None:
     await conn.execute(UPDATE_INCIDENT, doc)
+
+
+async def update_incidents(conn: Connection, docs: Sequence[str]) -> None:
+    """Write several changed incidents in one statement."""
+    if docs:
+        await conn.execute(UPDATE_INCIDENTS, "[" + ",".join(docs) + "]")
 
 
 async def by_external_ids(

@@ -254,6 +254,7 @@ class TimerLoop:
                 return 0
             taken = await conn.fetch(TAKE_TIMERS, list(locked), now)
             events: list[Event] = []
+            supervisions: list[tuple[str, str, list[str]]] = []
             for row in sorted(taken, key=lambda r: (r["incident_id"], r["kind"] != CASE_WARNING)):
                 incident = locked[row["incident_id"]]
                 alert = fire(incident, row["kind"], self._rules, now, squads)
@@ -262,13 +263,19 @@ class TimerLoop:
                 locked[incident.id] = alert.incident
                 events.append(alert.event)
                 if alert.supervision is not None:
-                    note, notified = alert.supervision
-                    await open_supervision(
-                        conn, incident.id, "overdue", now, SYSTEM_ACTOR, note, notified
-                    )
+                    supervisions.append((incident.id, *alert.supervision))
             changed = {e.incident.id for e in events}
-            for incident_id in changed:
-                await store.update_incident(conn, store.encode_doc(locked[incident_id], tz))
+            await store.update_incidents(
+                conn, [store.encode_doc(locked[i], tz) for i in sorted(changed)]
+            )
+            if supervisions:
+                await conn.executemany(
+                    INSERT_SUPERVISION,
+                    [
+                        (i, "overdue", now, SYSTEM_ACTOR, note, notified)
+                        for i, note, notified in supervisions
+                    ],
+                )
             stored = await journal.append(conn, events, tz)
         self.fired += len(taken)
         if stored:
