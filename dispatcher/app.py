@@ -241,7 +241,10 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async def read_range(after: int, upto: int, limit: int) -> list[Envelope]:
             return await store.read_range(pool, after, upto, limit=limit)
 
-        bridge = Bridge(redis, hub, read_range, on_control=on_control)
+        def on_feed_state(live: bool) -> None:
+            rt_holder[0].endpoint.feed_state(live)
+
+        bridge = Bridge(redis, hub, read_range, on_control=on_control, on_state=on_feed_state)
         endpoint = Endpoint(
             hub,
             lambda a, u, t, n: store.read_range(pool, a, u, topics=list(t), limit=n),

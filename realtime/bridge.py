@@ -59,6 +59,7 @@ class Bridge:
         read_range: RangeReader,
         *,
         on_control: ControlHandler | None = None,
+        on_state: Callable[[bool], None] | None = None,
         poll_interval_s: float = 1.0,
         page: int = 1000,
     ) -> None:
@@ -72,8 +73,21 @@ class Bridge:
         self._last_ingest = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
         #: False while Redis cannot be reached; events then arrive by polling the history
-        self.redis_ok = True
+        self._redis_ok = True
+        self._on_state = on_state
         self.gap_fills = 0
+
+    @property
+    def redis_ok(self) -> bool:
+        return self._redis_ok
+
+    @redis_ok.setter
+    def redis_ok(self, ok: bool) -> None:
+        """Track whether the live feed is followed; tell ``on_state`` when that changes."""
+        if ok != self._redis_ok:
+            self._redis_ok = ok
+            if self._on_state is not None:
+                self._on_state(ok)
 
     async def ingest(self, envelopes: Sequence[Envelope]) -> None:
         """Deliver committed events to the hub in order, filling any gap from the history."""

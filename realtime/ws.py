@@ -2,7 +2,8 @@
 
 Client messages: ``{"type": "subscribe", "topics": [...], "since": N?}`` (replaces the previous
 subscription) and ``{"type": "ping"}``. The server answers ``{"type": "subscribed", "topics",
-"seq"}``, then events, and ``{"type": "error", "code", "message"}`` for what it refuses. Each
+"seq"}``, then events, ``{"type": "error", "code", "message"}`` for what it refuses, and
+``{"type": "feed", "state": "live"|"degraded"}`` when the process loses or regains Redis. Each
 connection has its own writer draining a bounded queue; one that falls behind is closed with
 1013 (try again later) and reconnects with the last ``seq`` it saw.
 """
@@ -65,7 +66,9 @@ class Endpoint:
         self._heartbeat_s = heartbeat_s
         self._page = page
         self._sockets: dict[web.WebSocketResponse, str] = {}
+        self._subscribers: set[Subscriber] = set()
         self.slow_drops = 0
+        self.live = True
 
     @property
     def connections(self) -> int:
@@ -85,7 +88,10 @@ class Endpoint:
                 sub.queue.put_nowait("")
 
         sub = Subscriber(self._queue_size, on_drop)
+        self._subscribers.add(sub)
         writer = asyncio.get_running_loop().create_task(self._write(ws, sub))
+        if not self.live:
+            sub.put(json.dumps({"type": "feed", "state": "degraded"}))
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -98,6 +104,7 @@ class Endpoint:
                     break
         finally:
             self._hub.unsubscribe(sub)
+            self._subscribers.discard(sub)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -181,6 +188,16 @@ class Endpoint:
                 break
             after = page[-1].seq
         self._hub.go_live(sub, upto)
+
+    def feed_state(self, live: bool) -> None:
+        """Tell every connection whether the live feed is followed (Redis) or degraded.
+
+        While degraded, events still arrive, read from the history about once a second.
+        """
+        self.live = live
+        notice = json.dumps({"type": "feed", "state": "live" if live else "degraded"})
+        for sub in list(self._subscribers):
+            sub.put(notice)
 
     async def close_token(self, token_id: str) -> int:
         """Close every connection of a revoked token; answer how many."""
