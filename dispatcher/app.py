@@ -33,6 +33,7 @@ from dispatcher import (
     store,
     timers,
 )
+from dispatcher import channels
 from dispatcher.auth import may_subscribe
 from dispatcher.clocks import WorkingCalendar
 from dispatcher.deadlines import Rules
@@ -44,6 +45,7 @@ from dispatcher.errors import (
     Unavailable,
     ValidationFailed,
 )
+from dispatcher.guard import AuthGuard
 from dispatcher.http import (
     PRINCIPAL,
     RUNTIME,
@@ -139,14 +141,30 @@ def bearer(request: web.Request) -> str | None:
     return None
 
 
+def client_address(request: web.Request) -> str:
+    """Who is calling: the peer, or behind a trusted proxy the first X-Forwarded-For hop."""
+    if request.app[SETTINGS].trust_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.remote or "unknown"
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``/api/v1`` and ``/ws`` need a valid bearer token (CONTRACT §2)."""
+    """``/api/v1`` and ``/ws`` need a valid bearer token (CONTRACT §2); guessing is slowed."""
     if request.path.startswith("/api/v1") or request.path == "/ws":
+        rt = runtime(request)
+        address = client_address(request)
+        await rt.guard.check(address)
         secret = bearer(request)
         if secret is None:
             raise Unauthorized("a bearer token is needed")
-        request[PRINCIPAL] = await runtime(request).tokens.authenticate(secret)
+        try:
+            request[PRINCIPAL] = await rt.tokens.authenticate(secret)
+        except Unauthorized:
+            await rt.guard.failed(address)
+            raise
     return await handler(request)
 
 
@@ -262,6 +280,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             bridge.committed,
             window_s=settings.group_commit_ms / 1000,
             on_insert=arm,
+            collate=channels.collator(settings, rules),
         )
         timer_loop = TimerLoop(pool, rules, lambda: rt_holder[0].ref.squads, bridge.committed)
         rt = Runtime(
@@ -273,6 +292,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             endpoint=endpoint,
             writer=writer,
             tokens=TokenBook(pool, settings.admin_token),
+            guard=AuthGuard(redis, limit=settings.auth_failures_per_minute),
             metrics=metrics,
             calendar=calendar,
             policy=IntakePolicy(rules, settings.auto_dispatch_confidence),

@@ -20,6 +20,7 @@ from dispatcher import journal, reference
 from dispatcher.auth import Principal
 from dispatcher.clocks import WorkingCalendar
 from dispatcher.errors import DispatchError, Unauthorized
+from dispatcher.guard import AuthGuard
 from dispatcher.intake import IntakePolicy
 from dispatcher.metrics import Metrics
 from dispatcher.settings import Settings
@@ -44,6 +45,7 @@ class Runtime:
     endpoint: Endpoint
     writer: journal.IntakeWriter
     tokens: TokenBook
+    guard: AuthGuard
     metrics: Metrics
     calendar: WorkingCalendar
     policy: IntakePolicy

@@ -31,6 +31,32 @@ class Settings:
     ws_queue_size: int = 2048
     ws_heartbeat_s: float = 20.0
     max_body_bytes: int = 1024 * 1024
+    #: reports of one category close in place and time join the open incident (dedup)
+    dedup: bool = True
+    #: repeat complaints (重复诉件): this many complaints of one place and category ...
+    repeat_threshold: int = 3
+    #: ... within this many days
+    repeat_window_days: float = 30.0
+    #: each device (a device token, and each ``device_id`` it names) may post this many
+    #: reports a second on average, in bursts of ``device_burst``; 0 turns the limit off
+    device_rate_per_s: float = 50.0
+    device_burst: int = 100
+    #: where the 12345 hotline platform takes status updates of its work orders (Open311)
+    hotline_callback_url: str | None = field(default=None, repr=False)
+    #: a bearer token sent with each update, if the hotline platform wants one
+    hotline_callback_token: str | None = field(default=None, repr=False)
+    #: how often the outbox looks for updates to deliver, and its retry back-off bounds
+    outbox_poll_s: float = 1.0
+    outbox_retry_base_s: float = 1.0
+    outbox_retry_max_s: float = 300.0
+    #: open incidents this close together are offered to a squad as one visit (综合查一次)
+    visit_radius_m: float = 30.0
+    #: the Open311 jurisdiction_id this server answers for; None accepts any
+    open311_jurisdiction_id: str | None = None
+    #: failed authentications one address may make in a minute before it gets 429
+    auth_failures_per_minute: int = 20
+    #: behind a load balancer, take the client's address from X-Forwarded-For
+    trust_forwarded: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -60,6 +86,17 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from exc
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "on", "true", "yes"}:
+        return True
+    if raw in {"0", "off", "false", "no"}:
+        return False
+    raise ConfigError(f"{name}={env.get(name)!r} is neither on nor off")
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings of CONTRACT §1; raise ``ConfigError`` naming the first bad variable."""
     env = os.environ if env is None else env
@@ -81,4 +118,17 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         auto_dispatch_confidence=_number(env, "DISPATCH_AUTO_CONFIDENCE", 0.85),
         group_commit_ms=_number(env, "DISPATCH_GROUP_COMMIT_MS", 2.0),
         border_margin_m=_number(env, "DISPATCH_BORDER_MARGIN_M", 30.0),
+        dedup=_switch(env, "DISPATCH_DEDUP", True),
+        repeat_threshold=int(_number(env, "DISPATCH_REPEAT_THRESHOLD", 3)),
+        repeat_window_days=_number(env, "DISPATCH_REPEAT_WINDOW_DAYS", 30.0),
+        device_rate_per_s=_number(env, "DISPATCH_DEVICE_RATE", 50.0),
+        device_burst=int(_number(env, "DISPATCH_DEVICE_BURST", 100)),
+        hotline_callback_url=(env.get("DISPATCH_HOTLINE_CALLBACK_URL") or "").strip() or None,
+        hotline_callback_token=(env.get("DISPATCH_HOTLINE_CALLBACK_TOKEN") or "").strip() or None,
+        outbox_poll_s=_number(env, "DISPATCH_OUTBOX_POLL_S", 1.0),
+        visit_radius_m=_number(env, "DISPATCH_VISIT_RADIUS_M", 30.0),
+        open311_jurisdiction_id=(env.get("DISPATCH_OPEN311_JURISDICTION") or "").strip() or None,
+        auth_failures_per_minute=int(_number(env, "DISPATCH_AUTH_FAILURES_PER_MINUTE", 20)),
+        trust_forwarded=env.get("DISPATCH_TRUST_FORWARDED", "").strip().lower()
+        in {"1", "true", "yes"},
     )
