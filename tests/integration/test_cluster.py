@@ -76,11 +76,14 @@ async def test_killing_one_of_three_loses_no_event_for_any_console(
         stop.set()
         await asyncio.gather(*tasks)
 
-    assert len(acknowledged) >= 100  # a third of the posts after the kill went nowhere
+    assert len(acknowledged) >= 70  # a third of the posts after the kill went nowhere
+    answered = set(acknowledged)
     for console in consoles:
         created = [e["incident"]["id"] for e in console.events if e["type"] == "incident.created"]
-        assert created == acknowledged or set(acknowledged) <= set(created), (
-            f"missing {set(acknowledged) - set(created)}"
+        # every acknowledged incident, in the order it was acknowledged (the killed process
+        # may also have committed one whose answer was lost: that one may appear as well)
+        assert [i for i in created if i in answered] == acknowledged, (
+            f"missing {answered - set(created)}"
         )
         seqs = [e["seq"] for e in console.events]
         assert seqs == sorted(seqs), "out of order"
