@@ -51,7 +51,13 @@ class Migration:
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migration files of ``directory``, in order; raise on a misnamed or repeated number."""
+    """The migration files of ``directory``, in order; raise on a misnamed or repeated number.
+
+    An installation without its migrations (a wheel built without them) is refused: saying
+    "up to date" about a database nothing was checked against would be a lie.
+    """
+    if not directory.is_dir() or not any(directory.glob("*.sql")):
+        raise MigrationError(f"no migrations found in {directory}")
     found: dict[int, Migration] = {}
     for path in sorted(directory.glob("*.sql")):
         match = _NAME.match(path.name)

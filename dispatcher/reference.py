@@ -46,6 +46,7 @@ INSERT INTO categories (code, name, spec)
 SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])"""
 COUNT_CATEGORIES: Final = "SELECT count(*) FROM categories"
 
+_CATALOGUE_LOCK: Final = 0x63617473  # "cats"
 _BASE_PROPERTIES: Final = frozenset({"id", "name", "level", "parent_id", "squad_id"})
 
 
@@ -150,11 +151,22 @@ async def replace_categories(pool: store.Pool, categories: Sequence[Category]) -
 
 
 async def ensure_default_categories(pool: store.Pool) -> int:
-    """Load the shipped catalogue when the table is empty; answer how many were loaded."""
-    if int(await pool.fetchval(COUNT_CATEGORIES)) > 0:
-        return 0
+    """Load the shipped catalogue when the table is empty; answer how many were loaded.
+
+    Several processes starting together on a fresh database all call this: the check and
+    the insert run under one advisory lock, so exactly one of them loads it.
+    """
     catalogue = load_default_catalogue()
-    await replace_categories(pool, catalogue)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _CATALOGUE_LOCK)
+        if int(await conn.fetchval(COUNT_CATEGORIES)) > 0:
+            return 0
+        await conn.execute(
+            INSERT_CATEGORIES,
+            [c.code for c in catalogue],
+            [c.name for c in catalogue],
+            [json.dumps(c.to_json(), ensure_ascii=False) for c in catalogue],
+        )
     log.info("loaded the default catalogue: %d categories", len(catalogue))
     return len(catalogue)
 
