@@ -12,7 +12,7 @@ from typing import Final
 
 from aiohttp import web
 
-from dispatcher import api_incidents, http, journal, store, timers
+from dispatcher import api_incidents, api_units, http, journal, store, timers, units_store
 from dispatcher.auth import READ_ALL, require_read_incident, require_role
 from dispatcher.errors import NotFound
 from dispatcher.incidents import Incident
@@ -53,6 +53,11 @@ async def post_action(request: web.Request) -> web.Response:
             target=locked.get(cmd.into) if cmd.into else None,
         )
         decision = decide(incident, cmd, who, now, ctx, rules)
+        unit = None
+        if cmd.action is Action.DISPATCH and cmd.unit_id:
+            # the named unit goes en route in the dispatch's own transaction (422 if it may not)
+            squads = decision.incident.squad_ids
+            unit = await units_store.assign(conn, cmd.unit_id, squads, who.actor, now)
         for changed in (decision.incident, decision.target):
             if changed is not None:
                 await store.update_incident(conn, store.encode_doc(changed, tz))
@@ -63,6 +68,8 @@ async def post_action(request: web.Request) -> web.Response:
         stored = await journal.append(conn, decision.events, tz)
     rt.bridge.committed(stored)
     rt.timer_loop.wake.set()
+    if unit is not None:
+        await api_units.announce(rt, unit)
     return http.json_response(api_incidents.present(rt, decision.incident))
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
-from dispatcher import http, store
+from dispatcher import api_units, channels, http, store
 from dispatcher.auth import INTAKE, Principal, Role, require_read_incident, require_role
 from dispatcher.deadlines import live_view
 from dispatcher.errors import Forbidden, NotFound, ValidationFailed
@@ -15,6 +16,7 @@ from dispatcher.ids import IncidentId
 from dispatcher.incidents import Incident, State
 from dispatcher.intake import IncidentIn, IntakePlan, parse_report, plan_intake
 from dispatcher.journal import Planner
+from dispatcher.ratelimit import device_key
 from dispatcher.routing import Recommendation, recommend
 from geo.coords import parse_crs, to_wgs84
 from geo.errors import InvalidCoordinates
@@ -22,7 +24,12 @@ from geo.errors import InvalidCoordinates
 MAX_LIST: Final = 1000
 
 
-def _prepare(rt: http.Runtime, report: IncidentIn, who: Principal) -> Planner:
+def _prepare(
+    rt: http.Runtime,
+    report: IncidentIn,
+    who: Principal,
+    extra: Mapping[str, Any] | None = None,
+) -> Planner:
     """Everything intake decides before the incident has an id: category, place, squad."""
     ref = rt.ref
     category = ref.categories.get(report.category)
@@ -49,14 +56,24 @@ def _prepare(rt: http.Runtime, report: IncidentIn, who: Principal) -> Planner:
             category=category,
             recommendation=recommendation,
             policy=rt.policy,
+            extra=extra,
         )
 
     return planner
 
 
-async def intake(rt: http.Runtime, report: IncidentIn, who: Principal) -> tuple[Incident, bool]:
-    """Take one validated report in; answer (incident, created) once it is durable."""
-    planner = _prepare(rt, report, who)
+async def intake(
+    rt: http.Runtime,
+    report: IncidentIn,
+    who: Principal,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[Incident, bool]:
+    """Take one validated report in; answer (incident, created) once it is durable.
+
+    ``extra`` adds fields a channel knows beyond the common report (see ``plan_intake``).
+    A report that joins an open incident is created as its ``merged`` duplicate record.
+    """
+    planner = _prepare(rt, report, who, extra)
     key = (report.source.value, report.external_id) if report.external_id else None
     incident, created = await rt.writer.submit(key, planner)
     rt.metrics.intake.labels(report.source.value, "created" if created else "replayed").inc()
@@ -85,6 +102,7 @@ async def post_incident(request: web.Request) -> web.Response:
     require_role(who, INTAKE, "post incidents")
     rt = http.runtime(request)
     report = parse_report(await request.read())
+    await channels.of(request).limiter.take(device_key(who, report.device_id))
     incident, created = await intake(rt, report, who)
     return http.json_response(present(rt, incident), status=201 if created else 200)
 
@@ -173,9 +191,11 @@ def recommendation_json(rec: Recommendation) -> dict[str, Any]:
 
 
 async def get_recommendations(request: web.Request) -> web.Response:
+    """The squads for the incident, each expanded into its best units by live position."""
     rt = http.runtime(request)
     incident = await _readable(request)
-    return http.json_response(recommendation_json(recommendation_for(rt, incident)))
+    recommendation = await api_units.with_live_units(rt, incident, recommendation_for(rt, incident))
+    return http.json_response(recommendation_json(recommendation))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

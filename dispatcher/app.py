@@ -24,16 +24,22 @@ from redis.exceptions import RedisError
 
 from dispatcher import (
     api_actions,
+    api_channels,
     api_incidents,
     api_media,
     api_reference,
+    api_sampling,
+    api_stats,
     api_tokens,
+    api_units,
+    channels,
     journal,
+    openapi,
     reference,
     store,
     timers,
+    vicinity,
 )
-from dispatcher import channels
 from dispatcher.auth import may_subscribe
 from dispatcher.clocks import WorkingCalendar
 from dispatcher.deadlines import Rules
@@ -63,11 +69,14 @@ from dispatcher.timers import TimerLoop
 from dispatcher.tokens import TokenBook
 from realtime.bridge import Bridge
 from realtime.hub import Envelope, Hub
+from realtime.positions import Positions
 from realtime.ws import Client, Endpoint
 
 log = logging.getLogger(__name__)
 
 FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
+#: the one route whose bodies may be larger than ``Settings.max_body_bytes``
+ZONES_PATH: Final = "/api/v1/zones"
 #: statuses answered by aiohttp itself, re-worded in our error format
 _HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 #: what a dead or unreachable PostgreSQL raises
@@ -203,8 +212,13 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    client = Client(str(who.token_id), lambda topic: may_subscribe(who, topic))
-    return await runtime(request).endpoint.serve(request, client)
+    rt = runtime(request)
+    client = Client(
+        str(who.token_id),
+        lambda topic: may_subscribe(who, topic),
+        on_message=api_units.socket_hook(rt, who),
+    )
+    return await rt.endpoint.serve(request, client)
 
 
 async def index(_: web.Request) -> web.StreamResponse:
@@ -226,6 +240,11 @@ def add_routes(app: web.Application) -> None:
     api_reference.add_routes(app.router)
     api_tokens.add_routes(app.router)
     api_media.add_routes(app)
+    api_channels.add_routes(app.router)
+    api_units.add_routes(app.router)
+    api_stats.add_routes(app.router)
+    api_sampling.add_routes(app.router)
+    openapi.add_routes(app.router)
     if FRONTEND_DIR.is_dir():
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)
 
@@ -280,7 +299,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             bridge.committed,
             window_s=settings.group_commit_ms / 1000,
             on_insert=arm,
-            collate=channels.collator(settings, rules),
+            collate=vicinity.collator(settings, rules),
         )
         timer_loop = TimerLoop(pool, rules, lambda: rt_holder[0].ref.squads, bridge.committed)
         rt = Runtime(
@@ -298,6 +317,12 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             policy=IntakePolicy(rules, settings.auto_dispatch_confidence),
             ref=await reference.load(pool),
             timer_loop=timer_loop,
+            positions=Positions(
+                redis,
+                hub,
+                interval_s=settings.unit_moved_interval_s,
+                max_per_s=settings.unit_moved_max_per_s,
+            ),
         )
         rt_holder.append(rt)
         app[RUNTIME] = rt
@@ -307,7 +332,9 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             loop.create_task(writer.run()),
             loop.create_task(_watch_reference(rt)),
             loop.create_task(timer_loop.run()),
+            loop.create_task(rt.positions.run()),
         ]
+        rt.tasks += await channels.start(app, rt)
         yield
         for task in rt.tasks:
             task.cancel()
@@ -336,9 +363,25 @@ async def _close_websockets(app: web.Application) -> None:
         await app[RUNTIME].endpoint.close_all()
 
 
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``PUT /api/v1/zones`` takes a district's whole zone set, often several MiB; every other
+    body stays within the application's ``max_body_bytes`` (1 MiB, CONTRACT §4)."""
+    if request.method != "PUT" or request.path != ZONES_PATH:
+        return await handler(request)
+    limit = request.app[SETTINGS].zones_max_body_bytes
+    too_large = PayloadTooLarge(f"a zone set is at most {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        return await handler(request.clone(client_max_size=limit))
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, auth_middleware, body_limit_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

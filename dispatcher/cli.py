@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -33,7 +34,11 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     if not url:
         print("DISPATCH_DATABASE_URL is not set; `dispatch migrate` needs it", file=sys.stderr)
         return 2
-    applied = asyncio.run(migrate.apply(url))
+    try:
+        applied = asyncio.run(migrate.apply(url))
+    except migrate.MigrationError as exc:
+        print(f"dispatch migrate: {exc}", file=sys.stderr)
+        return 1
     print("applied: " + ", ".join(applied) if applied else "the database is up to date")
     return 0
 
@@ -88,6 +93,115 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.data), port=args.port, rate_per_min=args.rate, open_browser=args.open)
 
 
+def cmd_report_monthly(args: argparse.Namespace) -> int:
+    """Write the monthly figures (CONTRACT §1, §7) from the database to a file."""
+    # imported here: only this command needs the figures and openpyxl
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+    from dispatcher.errors import ValidationFailed  # noqa: PLC0415
+    from dispatcher.figures_store import monthly_from_database  # noqa: PLC0415
+    from dispatcher.reports import ReportFormat  # noqa: PLC0415
+
+    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
+    if not url:
+        print("DISPATCH_DATABASE_URL is not set; `dispatch report` needs it", file=sys.stderr)
+        return 2
+    tz_name = os.environ.get("DISPATCH_TZ", "").strip() or "Asia/Shanghai"
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"DISPATCH_TZ={tz_name!r} is not a known time zone", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    try:
+        body = asyncio.run(monthly_from_database(url, tz, args.month, ReportFormat(args.format)))
+    except ValidationFailed as exc:
+        print(f"dispatch report monthly: {exc.message}", file=sys.stderr)
+        return 2
+    out.write_bytes(body)
+    print(f"wrote {out} ({len(body)} bytes)")
+    return 0
+
+
+async def _squads_and_load(
+    url: str, collection: dict[str, object] | None, loaded_by: str
+) -> tuple[list[str], int | None]:
+    """The known squad ids; with a collection, also make it the zone set (as ``PUT
+    /api/v1/zones`` does) and answer its version."""
+    # imported here: only `zones import` needs them
+    from dispatcher import reference  # noqa: PLC0415
+
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        squads = list(await reference.load_squads(pool))
+        if collection is None:
+            return squads, None
+        _, version = await reference.replace_zones(pool, collection, squads, loaded_by)
+        return squads, version
+    finally:
+        await pool.close()
+
+
+async def _announce_zones(redis_url: str) -> None:
+    """Tell every server process to rebuild its zone index (the control message)."""
+    import redis.asyncio as aioredis  # noqa: PLC0415
+
+    from realtime.bridge import CONTROL_CHANNEL  # noqa: PLC0415
+
+    client = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        await client.publish(CONTROL_CHANNEL, json.dumps({"type": "reference.changed"}))
+    finally:
+        await client.aclose()
+
+
+def cmd_zones_import(args: argparse.Namespace) -> int:
+    """Read a boundary file, report, and (unless --dry-run) replace the zone set with it."""
+    # imported here: geopandas is slow to import and only this command needs it
+    from geo.errors import InvalidZones  # noqa: PLC0415
+    from geo.importer import FieldMap, format_report, read_zone_file  # noqa: PLC0415
+
+    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
+    if not url and not args.dry_run:
+        print("DISPATCH_DATABASE_URL is not set; `dispatch zones import` needs it", file=sys.stderr)
+        return 2
+    squads = asyncio.run(_squads_and_load(url, None, ""))[0] if url else None
+    fields = FieldMap(
+        id=args.id_field,
+        name=args.name_field,
+        level=args.level,
+        parent=args.parent_field,
+        squad=args.squad_field,
+    )
+    result = read_zone_file(
+        Path(args.file), crs=args.crs, fields=fields, repair=args.repair, known_squads=squads
+    )
+    if squads is None:
+        result.notes.append("squad ids were not checked: DISPATCH_DATABASE_URL is not set")
+    if not result.ok or args.dry_run or result.collection is None:
+        print(format_report(result, dry_run=args.dry_run))
+        return 0 if result.ok else 1
+    try:
+        _, version = asyncio.run(_squads_and_load(url, result.collection, "cli:zones-import"))
+    except InvalidZones as exc:  # the squads changed meanwhile
+        result.file_problems.extend(exc.problems)
+        print(format_report(result, dry_run=False))
+        return 1
+    redis_url = os.environ.get("DISPATCH_REDIS_URL", "").strip()
+    if redis_url:
+        asyncio.run(_announce_zones(redis_url))
+        told = "every server process was told to rebuild its index"
+    else:
+        told = "DISPATCH_REDIS_URL is not set: servers notice the new version within 5 s"
+    count = len(result.report.zones) if result.report else 0
+    print(
+        format_report(
+            result, dry_run=False, loaded=f"loaded {count} zone(s) as version {version}; {told}"
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dispatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -105,6 +219,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=30.0, help="simulated reports per minute")
     demo.add_argument("--open", action="store_true", help="open the console in a browser")
     demo.set_defaults(func=cmd_demo)
+    zones = sub.add_parser("zones", help="the zone set")
+    zones_sub = zones.add_subparsers(dest="zones_command", required=True)
+    load = zones_sub.add_parser(
+        "import",
+        help="replace the zone set from a GeoJSON, Shapefile (zipped or not) or GeoPackage",
+    )
+    load.add_argument("file", help="the boundary file")
+    load.add_argument("--crs", help="its coordinate system when the file is silent or wrong")
+    load.add_argument("--id-field", default="id", help="field of the zone id (default id)")
+    load.add_argument("--name-field", default="name", help="field of the name (default name)")
+    load.add_argument(
+        "--level",
+        choices=["district", "street", "community", "grid", "special"],
+        help="the level of every feature (default: the field 'level')",
+    )
+    load.add_argument("--parent-field", default="parent_id", help="field of the parent's id")
+    load.add_argument("--squad-field", default="squad_id", help="field of the squad's id")
+    load.add_argument("--repair", action="store_true", help="fix invalid geometry (make_valid)")
+    load.add_argument("--dry-run", action="store_true", help="only report; change nothing")
+    load.set_defaults(func=cmd_zones_import)
+    report = sub.add_parser("report", help="reports of the figures")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    monthly = report_sub.add_parser("monthly", help="执法数据统计信息表 of one month")
+    monthly.add_argument("--month", required=True, help="YYYY-MM, in DISPATCH_TZ")
+    monthly.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    monthly.add_argument("--out", required=True, help="the file to write")
+    monthly.set_defaults(func=cmd_report_monthly)
     return parser
 
 

@@ -28,6 +28,7 @@ from dispatcher.timers import TimerLoop
 from dispatcher.tokens import TokenBook
 from realtime.bridge import Bridge
 from realtime.hub import Hub
+from realtime.positions import Positions
 from realtime.ws import Endpoint
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,17 @@ class Runtime:
     policy: IntakePolicy
     ref: reference.Reference
     timer_loop: TimerLoop
+    #: units' live positions (Redis) and their fan-out to consoles
+    positions: Positions
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def reload_reference(self) -> None:
-        self.ref = await reference.load(self.pool)
+        """Swap in a fresh snapshot. Reloads run one at a time, each reading the database
+        when it starts, so the last to finish is the newest: a slow reload that read before a
+        change can never overwrite a faster one that read after it."""
+        async with self.reload_lock:
+            self.ref = await reference.load(self.pool)
         log.info(
             "reference data loaded: %d zones (version %d), %d squads, %d categories",
             len(self.ref.zones.zones),

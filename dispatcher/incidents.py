@@ -51,6 +51,8 @@ class Source(StrEnum):
 TRUSTED_SOURCES: Final = frozenset({Source.HOTLINE, Source.GRID, Source.LEADER})
 #: machine detections, dispatched automatically only above a confidence threshold
 MACHINE_SOURCES: Final = frozenset({Source.CAMERA, Source.DRONE, Source.SENSOR})
+#: sources whose reports are citizens' complaints (诉件), counted for repeat complaints
+COMPLAINT_SOURCES: Final = frozenset({Source.HOTLINE, Source.CITIZEN})
 
 
 class Flag(StrEnum):
@@ -61,6 +63,7 @@ class Flag(StrEnum):
     NO_SQUAD = "no_squad"  # no zone containing it names a squad
     SPECIAL_ZONE = "special_zone"  # inside a special zone (event venue, ...)
     LOW_CONFIDENCE = "low_confidence"  # a machine detection below the threshold
+    REPEAT_COMPLAINT = "repeat_complaint"  # 重复诉件: complained of again and again
 
 
 def format_time(moment: datetime | None, tz: tzinfo) -> str | None:

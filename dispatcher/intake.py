@@ -9,7 +9,7 @@ caller stores them (in one transaction) and only then answers the client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -86,9 +86,33 @@ class IntakePolicy:
 
 
 @dataclass(frozen=True)
+class Admission:
+    """What admitting an incident needs: who reported it, its category, where it should go.
+
+    Kept with the plan so that a later step (dedup, see :mod:`dispatcher.dedup`) can admit
+    another incident on the strength of this report (a trusted call corroborating a camera).
+    """
+
+    actor: Principal
+    category: Category
+    recommendation: Recommendation
+    policy: IntakePolicy
+    #: whether the report is registered (and maybe dispatched) without an operator
+    auto: bool
+
+
+@dataclass(frozen=True)
 class IntakePlan:
+    """What one report becomes: the incident to insert and its events.
+
+    ``base`` is the incident as reported, before it was admitted (registered, dispatched):
+    dedup turns it into a duplicate record instead when it joins an open incident.
+    """
+
     incident: Incident
     events: tuple[Event, ...]
+    base: Incident | None = None
+    admission: Admission | None = None
 
 
 def _auto(report: IncidentIn, category: Category, actor: Principal, policy: IntakePolicy) -> bool:
@@ -98,6 +122,65 @@ def _auto(report: IncidentIn, category: Category, actor: Principal, policy: Inta
         threshold = category.auto_confidence or policy.auto_confidence
         return report.confidence is not None and report.confidence >= threshold
     return False
+
+
+def admit(incident: Incident, admission: Admission, now: datetime) -> tuple[Incident, list[str]]:
+    """Register ``incident`` and, when the recommendation is certain, dispatch it.
+
+    Answers the admitted incident and the steps taken (``register``, ``dispatch``); the
+    caller checks ``admission.auto`` first.
+    """
+    rec = admission.recommendation
+    steps = ["register"]
+    incident = lifecycle_register(incident, admission.category, admission.policy.rules, now)
+    if rec.certain and rec.squad_id is not None:
+        incident = lifecycle_dispatch(incident, rec.squad_id, rec.support_squad_ids, None, now)
+        steps.append("dispatch")
+    return incident, steps
+
+
+def _assigned(incident: Incident, actor: Principal, now: datetime) -> Event:
+    return Event(
+        type=EventType.DISPATCH_ASSIGNED,
+        incident=incident,
+        at=now,
+        actor=actor.actor,
+        actor_role=actor.role.value,
+        action="dispatch",
+        state_before=State.REGISTERED,
+        detail={"auto": True},
+        only_topics=tuple(f"squad:{s}" for s in incident.squad_ids),
+    )
+
+
+def promote(
+    target: Incident, admission: Admission, now: datetime, because: str
+) -> tuple[Incident, tuple[Event, ...]]:
+    """Admit a waiting (``reported``) incident because a report ``because`` corroborates it.
+
+    A trusted report (a hotline call, a confident detection) that joins an incident still
+    waiting for an operator makes it go out as the report itself would have.
+    """
+    if target.state is not State.REPORTED or not admission.auto:
+        return target, ()
+    admitted, steps = admit(target, admission, now)
+    admitted = replace(admitted, updated_at=now, version=target.version + 1)
+    actor = admission.actor
+    events = [
+        Event(
+            type=EventType.INCIDENT_UPDATED,
+            incident=admitted,
+            at=now,
+            actor=actor.actor,
+            actor_role=actor.role.value,
+            action="register",
+            state_before=State.REPORTED,
+            detail={"auto": steps, "corroborated_by": because},
+        )
+    ]
+    if admitted.state is State.DISPATCHED:
+        events.append(_assigned(admitted, actor, now))
+    return admitted, tuple(events)
 
 
 def plan_intake(
@@ -112,12 +195,15 @@ def plan_intake(
     category: Category,
     recommendation: Recommendation,
     policy: IntakePolicy,
+    extra: Mapping[str, Any] | None = None,
 ) -> IntakePlan:
     """The incident a report becomes and the events that say so.
 
     ``lon``/``lat`` are the report's point in WGS84. Trusted sources and confident machine
     detections are registered at once and, when the recommendation is certain, dispatched;
-    the rest wait in ``reported`` for an operator.
+    the rest wait in ``reported`` for an operator. ``extra`` adds fields to the incident
+    (what a channel knows beyond the common report: a CAP alert's identifier, a business
+    name).
     """
     flags = list(recommendation.flags)
     priority = category.priority.value
@@ -127,7 +213,7 @@ def plan_intake(
     if report.source in MACHINE_SOURCES and not auto:
         flags.append(Flag.LOW_CONFIDENCE)
 
-    incident = Incident(
+    base = Incident(
         id=incident_id,
         source=report.source,
         external_id=report.external_id,
@@ -147,17 +233,17 @@ def plan_intake(
         occurred_at=report.occurred_at,
         flags=tuple(dict.fromkeys(flags)),
         reported_by=actor.actor,
-        extra={"recommended_squad_id": recommendation.squad_id, "stage_since": now.isoformat()},
+        extra={
+            **(extra or {}),
+            "recommended_squad_id": recommendation.squad_id,
+            "stage_since": now.isoformat(),
+        },
     )
+    admission = Admission(actor, category, recommendation, policy, auto)
+    incident = base
     steps: list[str] = []
     if auto:
-        incident = lifecycle_register(incident, category, policy.rules, now)
-        steps.append("register")
-        if recommendation.certain and recommendation.squad_id is not None:
-            incident = lifecycle_dispatch(
-                incident, recommendation.squad_id, recommendation.support_squad_ids, None, now
-            )
-            steps.append("dispatch")
+        incident, steps = admit(base, admission, now)
 
     detail: dict[str, Any] = {"reasons": [r for c in recommendation.candidates for r in c.reasons]}
     if steps:
@@ -174,17 +260,5 @@ def plan_intake(
         )
     ]
     if incident.state is State.DISPATCHED:
-        events.append(
-            Event(
-                type=EventType.DISPATCH_ASSIGNED,
-                incident=incident,
-                at=now,
-                actor=actor.actor,
-                actor_role=actor.role.value,
-                action="dispatch",
-                state_before=State.REGISTERED,
-                detail={"auto": True},
-                only_topics=tuple(f"squad:{s}" for s in incident.squad_ids),
-            )
-        )
-    return IntakePlan(incident, tuple(events))
+        events.append(_assigned(incident, actor, now))
+    return IntakePlan(incident, tuple(events), base, admission)

@@ -6,7 +6,10 @@ that sees seq N knows every smaller seq that will ever exist is already visible)
 held only for the insert and the commit.
 
 :class:`IntakeWriter` gathers reports arriving within a few milliseconds into one transaction
-and answers each only after that transaction has committed.
+and answers each only after that transaction has committed. Its ``collate`` hook (dedup and
+repeat complaints, ``dispatcher.vicinity``) runs in that same transaction between planning and
+inserting, under place locks, so that no two reports of one problem both open an incident,
+whether they arrive in one batch or in two processes.
 """
 
 from __future__ import annotations
@@ -90,6 +93,17 @@ def incident_id(number: int, now: datetime, tz: tzinfo) -> IncidentId:
 Planner = Callable[[IncidentId, datetime], IntakePlan]
 #: runs in the intake transaction after new incidents are inserted (arms their timers)
 InsertHook = Callable[["store.Connection", list[Incident], datetime], Awaitable[None]]
+#: runs in the intake transaction between planning and inserting: may turn plans into
+#: duplicates of open incidents and change those (see ``dispatcher.vicinity.Collator``)
+CollateHook = Callable[
+    ["store.Connection", list[IntakePlan], datetime], Awaitable[list[IntakePlan]]
+]
+#: how many times a batch is written again when another process won a race for one of its keys
+_WRITE_ATTEMPTS = 3
+
+
+class _Raced(Exception):
+    """Another process inserted a report of this batch first: write the batch again."""
 
 
 @dataclass
@@ -112,8 +126,10 @@ class IntakeWriter:
         max_batch: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_insert: InsertHook | None = None,
+        collate: CollateHook | None = None,
     ) -> None:
         self._on_insert = on_insert
+        self._collate = collate
         self._pool = pool
         self._tz = tz
         self._on_commit = on_commit
@@ -168,6 +184,18 @@ class IntakeWriter:
     async def _write(
         self, batch: list[_Pending]
     ) -> tuple[list[tuple[Incident, bool]], list[Envelope]]:
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                return await self._write_once(batch)
+            except _Raced:
+                log.info(
+                    "intake batch raced another process (attempt %d); writing it again", attempt
+                )
+        raise RuntimeError("intake batch kept racing other processes")
+
+    async def _write_once(
+        self, batch: list[_Pending]
+    ) -> tuple[list[tuple[Incident, bool]], list[Envelope]]:
         keys = [item.key for item in batch if item.key is not None]
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
@@ -184,9 +212,14 @@ class IntakeWriter:
                 if key is not None:
                     leaders[key] = i
                 planned[i] = batch[i].planner(incident_id(number, now, self._tz), now)
+            if self._collate is not None and planned:
+                collated = await self._collate(conn, list(planned.values()), now)
+                planned = dict(zip(planned, collated, strict=True))
             docs = [store.encode_doc(p.incident, self._tz) for p in planned.values()]
             inserted = await store.insert_incidents(conn, docs) if docs else set()
             lost = [i for i, p in planned.items() if p.incident.id not in inserted]
+            if lost and self._collate is not None:
+                raise _Raced  # what the batch decided may rest on a report that is not ours
             if lost:  # another process created them between our check and our insert
                 existing.update(
                     await store.by_external_ids(conn, [k for i in lost if (k := batch[i].key)])

@@ -12,7 +12,8 @@ States::
      reject                     └──────return─────────┘   └──verify(false)─┐ resolve
        ▼                          (回退 → 改派)             (返工)          │    ▼
     rejected                                                      closed ◀─┴ resolved
-    (merge from any open state → merged; extend/suspend/resume/supervise/remind keep the state)
+    (merge from any open state → merged; extend/suspend/resume/supervise/remind keep the state;
+     review of a closed case: passed keeps it closed, failed reopens it as dispatched, 返工)
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Action(StrEnum):
     RESUME = "resume"
     SUPERVISE = "supervise"
     REMIND = "remind"
+    REVIEW = "review"  # 回访 / 案卷评查 of a closed case; a failed one reopens it (返工)
 
 
 class Outcome(StrEnum):
@@ -89,7 +91,10 @@ ALLOWED_FROM: Final[Mapping[Action, frozenset[State]]] = {
     Action.RESUME: OPEN,
     Action.SUPERVISE: OPEN,
     Action.REMIND: OPEN,
+    Action.REVIEW: frozenset({State.CLOSED}),
 }
+#: checks of the work: failing one sends the case back to its squad (返工)
+_CHECKS: Final = frozenset({Action.VERIFY, Action.REVIEW})
 #: actions the squad the incident is dispatched to may take (besides operators and admins)
 SQUAD_ACTIONS: Final = frozenset(
     {Action.ACCEPT, Action.RETURN, Action.RESOLVE, Action.EXTEND, Action.SUSPEND}
@@ -126,6 +131,7 @@ class ActionIn(BaseModel):
             Action.RETURN: ("reason", self.reason),
             Action.RESOLVE: ("outcome", self.outcome),
             Action.VERIFY: ("passed", self.passed),
+            Action.REVIEW: ("passed", self.passed),
             Action.MERGE: ("into", self.into),
             Action.SUSPEND: ("reason", self.reason),
             Action.SUPERVISE: ("note", self.note),
@@ -339,6 +345,11 @@ def decide(
                 now,
             )
             detail["rework"] = True
+    elif action is Action.REVIEW:
+        detail.update(passed=cmd.passed, note=cmd.note, media=list(cmd.media))
+        if not cmd.passed:
+            changed, clock = _reopen(incident, clock, now)
+            detail["rework"] = True
     elif action is Action.MERGE:
         changed, target = _merge(incident, cmd, ctx, now)
         detail["into"] = target.id
@@ -373,7 +384,7 @@ def decide(
         changed = with_clock(changed, clock, rules, now)
     changed = replace(changed, updated_at=now, version=incident.version + 1)
     events = [_event(changed, before, action, who, now, detail)]
-    if action is Action.DISPATCH or (action is Action.VERIFY and not cmd.passed):
+    if action is Action.DISPATCH or (action in _CHECKS and not cmd.passed):
         events.append(
             _event(
                 changed,
@@ -390,6 +401,25 @@ def decide(
         events.append(_event(target, target.state, action, who, now, {"merged": incident.id}))
     events.extend(extra_events)
     return Decision(changed, tuple(events), target, supervision)
+
+
+def _reopen(incident: Incident, clock: Any, now: datetime) -> tuple[Incident, Any]:
+    """A failed review of a closed case: back to its squad as rework (返工).
+
+    The case clock runs again from where it stopped; the time the case sat closed is a
+    pause, so it does not count against the squad.
+    """
+    if clock is not None and clock.stopped_at is not None:
+        clock = replace(clock, pauses=(*clock.pauses, (clock.stopped_at, now)), stopped_at=None)
+    reopened = replace(
+        incident,
+        state=State.DISPATCHED,
+        dispatched_at=now,
+        resolved_at=None,
+        closed_at=None,
+        extra={**incident.extra, **_count(incident, "rework_count")},
+    )
+    return enter_stage(reopened, now), clock
 
 
 def _merge(

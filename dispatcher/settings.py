@@ -57,6 +57,17 @@ class Settings:
     auth_failures_per_minute: int = 20
     #: behind a load balancer, take the client's address from X-Forwarded-For
     trust_forwarded: bool = False
+    #: a unit's position older than this (seconds) is stale: not used to recommend it
+    position_stale_s: float = 300.0
+    #: each open incident a unit holds counts as this many metres more when ranking units
+    load_penalty_m: float = 300.0
+    #: consoles get a unit's ``unit.moved`` at most once in this many seconds ...
+    unit_moved_interval_s: float = 2.0
+    #: ... and at most this many ``unit.moved`` a second in all, from each process
+    unit_moved_max_per_s: float = 200.0
+    #: the largest body of ``PUT /api/v1/zones`` (a district's real zones exceed 1 MiB);
+    #: every other route keeps ``max_body_bytes``
+    zones_max_body_bytes: int = 64 * 1024 * 1024
 
     @property
     def zone(self) -> ZoneInfo:
@@ -131,4 +142,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         auth_failures_per_minute=int(_number(env, "DISPATCH_AUTH_FAILURES_PER_MINUTE", 20)),
         trust_forwarded=env.get("DISPATCH_TRUST_FORWARDED", "").strip().lower()
         in {"1", "true", "yes"},
+        position_stale_s=_number(env, "DISPATCH_POSITION_STALE_S", 300.0),
+        load_penalty_m=_number(env, "DISPATCH_LOAD_PENALTY_M", 300.0),
+        unit_moved_interval_s=_number(env, "DISPATCH_UNIT_MOVED_INTERVAL_S", 2.0),
+        unit_moved_max_per_s=_number(env, "DISPATCH_UNIT_MOVED_MAX_PER_S", 200.0),
     )

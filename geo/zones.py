@@ -22,6 +22,7 @@ from typing import Any, Final, TypeVar
 from geo.errors import InvalidGeometry, InvalidZones
 from geo.geojson import PositionBudget, json_kind, read_polygonal, short
 from geo.index import NO_MATCH, Match, ZoneIndex
+from geo.topology import DEFAULT_TOLERANCE_M, check_topology
 from geo.zone import RESERVED_PROPERTIES, Zone, ZoneLevel, ZoneProblem, feature_collection
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "ZoneIndex",
     "ZoneLevel",
     "ZoneProblem",
+    "ZoneSetReport",
+    "check_zone_set",
     "feature_collection",
     "parse_feature_collection",
 ]
@@ -66,13 +69,12 @@ class _Report:
         else:
             self.unlisted += 1
 
-    def raise_if_any(self) -> None:
-        if not self.problems:
-            return
+    def listing(self) -> list[ZoneProblem]:
+        """The problems by feature index, with a last line for those beyond the limit."""
         problems = sorted(self.problems, key=lambda problem: problem.index)
         if self.unlisted:
             problems.append(ZoneProblem(None, -1, f"… and {self.unlisted} more problems"))
-        raise InvalidZones(problems)
+        return problems
 
 
 @dataclass
@@ -243,25 +245,49 @@ def _check_parents(drafts: list[_Draft], report: _Report) -> None:
         done.update(path)
 
 
-def parse_feature_collection(fc: object, known_squads: Collection[str] | None) -> list[Zone]:
-    """Validate a decoded GeoJSON FeatureCollection of zones, all or nothing.
+@dataclass(frozen=True)
+class ZoneSetReport:
+    """What :func:`check_zone_set` found: the valid zones, the problems that refuse the set
+    (sorted by feature), and the warnings that do not (:mod:`geo.topology` explains which)."""
 
-    Returns the zones in the order of the features. Raises :class:`InvalidZones` listing
-    every problem found (each with the feature's id when it has one, and its index) if any
-    feature is unusable; then nothing may take effect. ``squad_id`` must be one of
-    ``known_squads`` unless that is None. The caller builds a :class:`ZoneIndex` from the
-    result and replaces the current set with it.
+    zones: list[Zone]
+    problems: list[ZoneProblem]
+    warnings: list[ZoneProblem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_if_invalid(self) -> None:
+        """Raise :class:`InvalidZones` listing every problem, if there is any."""
+        if self.problems:
+            raise InvalidZones(self.problems)
+
+
+def check_zone_set(
+    fc: object,
+    known_squads: Collection[str] | None,
+    *,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+) -> ZoneSetReport:
+    """Check a decoded GeoJSON FeatureCollection of zones and report, without raising.
+
+    Every feature is checked on its own (id, name, level, squad, geometry), then across
+    features (duplicate ids, parents), then their shapes against each other
+    (:func:`geo.topology.check_topology`: sibling overlaps and children outside their parent
+    are problems, gaps are warnings). ``squad_id`` must be one of ``known_squads`` unless
+    that is None. The set may take effect only when :attr:`ZoneSetReport.ok`.
     """
     if not isinstance(fc, dict) or fc.get("type") != "FeatureCollection":
         reason = f"expected a GeoJSON FeatureCollection object, got {_what(fc)}"
-        raise InvalidZones([ZoneProblem(None, -1, reason)])
+        return ZoneSetReport([], [ZoneProblem(None, -1, reason)], [])
     features = fc.get("features")
     if not isinstance(features, list | tuple):
         reason = f"features is {json_kind(features)}, not an array"
-        raise InvalidZones([ZoneProblem(None, -1, reason)])
+        return ZoneSetReport([], [ZoneProblem(None, -1, reason)], [])
     if len(features) > MAX_FEATURES:
         reason = f"{len(features):,} features; at most {MAX_FEATURES:,} are allowed"
-        raise InvalidZones([ZoneProblem(None, -1, reason)])
+        return ZoneSetReport([], [ZoneProblem(None, -1, reason)], [])
     report = _Report()
     squads = frozenset(known_squads) if known_squads is not None else None
     budget = PositionBudget(MAX_POSITIONS, MAX_FEATURE_POSITIONS)
@@ -278,8 +304,30 @@ def parse_feature_collection(fc: object, known_squads: Collection[str] | None) -
         seen.setdefault(draft.id, index)
         drafts.append(draft)
     _check_parents(drafts, report)
-    report.raise_if_any()
-    return [draft.zone for draft in drafts if draft.zone is not None]
+    valid = [draft for draft in drafts if draft.zone is not None and seen[draft.id] == draft.index]
+    findings = check_topology(
+        [draft.zone for draft in valid if draft.zone is not None],
+        [draft.index for draft in valid],
+        tolerance_m=tolerance_m,
+    )
+    for problem in findings.errors:
+        report.add(problem.id, problem.index, problem.reason)
+    zones = [draft.zone for draft in drafts if draft.zone is not None]
+    return ZoneSetReport(zones, report.listing(), findings.warnings)
+
+
+def parse_feature_collection(fc: object, known_squads: Collection[str] | None) -> list[Zone]:
+    """Validate a decoded GeoJSON FeatureCollection of zones, all or nothing.
+
+    Returns the zones in the order of the features. Raises :class:`InvalidZones` listing
+    every problem found (each with the feature's id when it has one, and its index) if any
+    feature is unusable or the shapes do not nest (see :func:`check_zone_set`); then nothing
+    may take effect. ``squad_id`` must be one of ``known_squads`` unless that is None. The
+    caller builds a :class:`ZoneIndex` from the result and replaces the current set with it.
+    """
+    report = check_zone_set(fc, known_squads)
+    report.raise_if_invalid()
+    return report.zones
 
 
 def _what(value: object) -> str:

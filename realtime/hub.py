@@ -3,6 +3,13 @@
 Each subscriber has a bounded queue drained by its own writer; :meth:`Hub.deliver` never
 awaits. A subscriber whose queue is full is dropped (its ``on_drop`` is called) and reconnects
 with ``since`` to replay what it missed from the history.
+
+Besides the numbered events, :meth:`Hub.broadcast` hands out messages without a ``seq``
+(units' positions and statuses, ``realtime.positions``): they never move ``last_seq``, are
+never held for a replay nor replayed, and are shed rather than queued when a subscriber is
+replaying or its queue is half full, so that they can neither reorder the ``seq`` stream nor
+cause a subscriber to be dropped. A newer one follows soon; a console that must be sure reads
+the units again.
 """
 
 from __future__ import annotations
@@ -45,6 +52,14 @@ class Subscriber:
                 self.drop()
             return
         self.put(envelope.raw)
+
+    def offer_unnumbered(self, raw: str) -> bool:
+        """Queue a message without a ``seq`` if the subscriber is live and its queue less than
+        half full; answer whether it was queued. Never drops the subscriber."""
+        if self.dropped or not self._live or self.queue.qsize() * 2 >= self.queue.maxsize:
+            return False
+        self.queue.put_nowait(raw)
+        return True
 
     def put(self, raw: str) -> None:
         """Queue a message for the writer; drop the subscriber when it cannot keep up."""
@@ -97,6 +112,18 @@ class Hub:
         for sub in targets:
             sub.offer(envelope)
         self.delivered += len(targets)
+
+    def broadcast(self, topics: Iterable[str], raw: str) -> int:
+        """Hand a message without a ``seq`` to the live subscribers of any of ``topics``, once
+        each; answer how many took it. ``last_seq`` and replays are not affected."""
+        targets: set[Subscriber] = set()
+        for topic in topics:
+            subs = self._by_topic.get(topic)
+            if subs:
+                targets.update(subs)
+        taken = sum(1 for sub in targets if sub.offer_unnumbered(raw))
+        self.delivered += taken
+        return taken
 
     def subscribe(self, sub: Subscriber, topics: Iterable[str]) -> int:
         """Register ``sub`` for ``topics`` (replacing earlier ones); answer the current seq.

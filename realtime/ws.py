@@ -1,9 +1,13 @@
 """The ``/ws`` endpoint (CONTRACT §6): subscribe, replay from ``since``, then follow live.
 
 Client messages: ``{"type": "subscribe", "topics": [...], "since": N?}`` (replaces the previous
-subscription) and ``{"type": "ping"}``. The server answers ``{"type": "subscribed", "topics",
-"seq"}``, then events, ``{"type": "error", "code", "message"}`` for what it refuses, and
-``{"type": "feed", "state": "live"|"degraded"}`` when the process loses or regains Redis. Each
+subscription) and ``{"type": "ping"}``; any other type goes to the client's ``on_message`` hook
+(a unit's phone sends its positions and status that way). The server answers ``{"type":
+"subscribed", "topics", "seq"}``, then events, ``{"type": "error", "code", "message"}`` for
+what it refuses, and ``{"type": "feed", "state": "live"|"degraded"}`` when the process loses
+or regains Redis.
+Messages without a ``seq`` (``unit.moved``, ``unit.updated``: ``Hub.broadcast``) may come
+between events: they are not history, are never replayed and do not count for ``since``. Each
 connection has its own writer draining a bounded queue; one that falls behind is closed with
 1013 (try again later) and reconnects with the last ``seq`` it saw.
 """

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from dispatcher.categories import load_default_catalogue
-from tests.integration.support import ADMIN, Api, Console, ServeProcess, console
+from tests.integration.support import ADMIN, WEST, Api, Console, ServeProcess, console
 
 #: a test category whose limit runs out in seconds (0.0015 h = 5.4 s; yellow at 80%: 4.3 s)
 FAST = {
@@ -139,7 +139,8 @@ async def test_racing_actions_on_two_processes_never_both_succeed(
         west = await a.token("squad", "sq-west")
         device = await a.token("device")
         for n in range(10):
-            _, inc = await a.report(device, external_id=f"race-{n}")
+            # 48 m apart: each its own problem, not a duplicate of the one before
+            _, inc = await a.report(device, external_id=f"race-{n}", lon=WEST[0] + 0.0005 * n)
             results = await asyncio.gather(
                 a.call(
                     "POST",
@@ -243,7 +244,9 @@ async def test_history_is_append_only_and_tampering_is_caught(api: Api, database
     operator = await api.token("operator")
     device = await api.token("device")
     for n in range(5):
-        _, inc = await api.report(device, source="citizen", external_id=f"audit-{n}")
+        _, inc = await api.report(
+            device, source="citizen", external_id=f"audit-{n}", lon=WEST[0] + 0.0005 * n
+        )
         await do(api, inc["id"], operator, action="register")
 
     def verify() -> subprocess.CompletedProcess[str]:

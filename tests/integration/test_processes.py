@@ -41,7 +41,10 @@ async def test_incident_posted_to_one_process_reaches_a_console_on_another(
             await phone.subscribe(["squad:sq-west"])
             created = []
             for n in range(5):
-                status, incident = await api_one.report(device, external_id=f"mp-{n}")
+                # 48 m apart: each its own problem, not a duplicate of the one before
+                status, incident = await api_one.report(
+                    device, external_id=f"mp-{n}", lon=WEST[0] + 0.0005 * n
+                )
                 assert status == 201
                 created.append(incident["id"])
             for incident_id in created:
@@ -99,7 +102,7 @@ async def test_reconnect_with_since_misses_nothing_and_repeats_nothing(
         try:
             for _ in range(3):  # connect, read a while, drop: three times over
                 screen = await _console(api_two)
-                since = seen[-1]["seq"] if seen else None
+                since = seen[-1]["seq"] if seen else 0  # from the start: posting began first
                 await screen.subscribe(["all"], since=since)
                 end = asyncio.get_running_loop().time() + 0.7
                 while asyncio.get_running_loop().time() < end:

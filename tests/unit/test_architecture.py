@@ -15,6 +15,7 @@ PURE_CORE = [
     "deadlines",
     "clocks",
     "routing",
+    "units",
     "categories",
     "events",
     "auth",

@@ -59,6 +59,7 @@ BODIES: dict[Action, dict[str, Any]] = {
     Action.RESUME: {"reason": "恢复"},
     Action.SUPERVISE: {"note": "请加快处置"},
     Action.REMIND: {"note": "催办"},
+    Action.REVIEW: {"passed": True},
 }
 
 

@@ -1,0 +1,365 @@
+"""(a) Intake throughput through the whole path, against a bare aiohttp handler.
+
+One closed-loop client (its own process, ``--concurrency`` keep-alive connections, each posting
+camera and hotline reports with unique external ids as fast as they are answered) runs for
+``--seconds`` against (i) ``bench/bare_server.py``, which only parses the JSON and answers 202,
+and (ii) one ``dispatch serve`` process on durable PostgreSQL and Redis, which validates, places,
+plans, stores (group commit), answers 201 and publishes. The two alternate ``--repeats`` times;
+the figures are medians and the target is real/bare >= 0.40::
+
+    .venv/bin/python -m bench.bench_intake [--concurrency 64] [--seconds 10] [--repeats 3]
+
+``--profile FILE`` instead runs the real server alone under cProfile for one run and prints where
+its time went (cProfile slows the server down: use it for proportions, not rates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import pstats
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make `bench` and the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg
+
+from bench import common
+
+TARGET_RATIO = 0.40
+#: the client processes are started this long before they begin, together
+CLIENT_START_S = 2.0
+COUNT_COMMITS = """
+SELECT count(*), count(DISTINCT received_at) FROM incidents WHERE external_id LIKE $1"""
+
+
+@dataclass
+class Run:
+    repeat: int
+    server: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    error_detail: str
+    server_cpu: float | None
+    postgres_cpu: float | None
+    client_cpu: float | None
+    #: the whole machine (all processes, other tenants' too), 100 = one core; and stolen
+    machine_cpu: float | None
+    steal: float | None
+    #: incidents stored by the run and the transactions that stored them (real server only;
+    #: the writer stamps every incident of one group commit with the same received_at)
+    stored: int = 0
+    transactions: int = 0
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU time per 2xx answer, microseconds: less sensitive to other tenants."""
+        if self.server_cpu is None or not self.rate:
+            return float("nan")
+        return self.server_cpu / 100 / self.rate * 1e6
+
+
+@dataclass
+class Bare:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{common.HOST}:{self.port}/api/v1/incidents"
+
+
+@contextlib.contextmanager
+def bare_server(folder: Path) -> Iterator[Bare]:
+    """Run ``bench/bare_server.py`` on a free port until the block ends."""
+    port = common.embedded.free_port()
+    script = Path(__file__).resolve().parent / "bare_server.py"
+    with (folder / "bare.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        common.wait_ready(f"http://{common.HOST}:{port}", proc, folder / "bare.log")
+        yield Bare(proc, port)
+    finally:
+        common.stop_server(proc)
+
+
+async def group_commits(database_url: str, tag: str) -> tuple[int, int]:
+    """(incidents, distinct received_at) among the incidents whose external id has ``tag``."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(COUNT_COMMITS, f"%{tag}-%")
+    finally:
+        await conn.close()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def measure(
+    args: argparse.Namespace,
+    cpu: common.CpuSampler,
+    repeat: int,
+    server: str,
+    *,
+    url: str,
+    token: str,
+    database_url: str | None = None,
+) -> Run:
+    """One run of the client(s) against ``url``; ``server`` names the server's CPU sample too."""
+    tag = f"{server}{repeat}-{secrets.token_hex(3)}"
+    start_at = time.time() + CLIENT_START_S
+    children = []
+    for n, concurrency in enumerate(split(args.concurrency, args.clients)):
+        first = ((repeat - 1) * args.clients + n) * common.SLOTS_PER_RUN
+        spec = common.LoadSpec(
+            url, token, concurrency, args.warmup, args.seconds, f"{tag}-{n}", start_at, first
+        )
+        children.append(common.Child(common.closed_loop, spec))
+        cpu.watch(f"client{n}", children[-1].pid)
+    timeout = CLIENT_START_S + args.warmup + args.seconds + 90
+    results: list[common.LoadResult] = [child.result(timeout) for child in children]
+    start = max(r.window[0] for r in results)
+    end = min(r.window[1] for r in results)
+    latencies = [ms for r in results for ms in r.latencies_ms]
+    client_cpu = [cpu.percent(f"client{n}", start, end) for n in range(len(children))]
+    whole = cpu.machine(start, end)
+    stored, transactions = asyncio.run(group_commits(database_url, tag)) if database_url else (0, 0)
+    return Run(
+        repeat=repeat,
+        server=server,
+        stored=stored,
+        transactions=transactions,
+        rate=sum(r.rate for r in results),
+        p50_ms=common.percentile(latencies, 50),
+        p99_ms=common.percentile(latencies, 99),
+        errors=sum(r.error_count for r in results),
+        error_detail="; ".join(r.describe_errors() for r in results if r.error_count),
+        server_cpu=cpu.percent(server, start, end),
+        postgres_cpu=cpu.percent("postgres", start, end),
+        client_cpu=None if None in client_cpu else sum(c or 0.0 for c in client_cpu),
+        machine_cpu=whole.get("busy"),
+        steal=whole.get("steal"),
+    )
+
+
+def split(total: int, parts: int) -> list[int]:
+    parts = max(1, min(parts, total))
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+HEADERS = (
+    "run",
+    "server",
+    "2xx/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "server CPU%",
+    "postgres CPU%",
+    "client CPU%",
+    "machine CPU%",
+    "steal%",
+    "CPU us/2xx",
+    "per commit",
+)
+
+
+def row(run: Run) -> list[str]:
+    return [
+        str(run.repeat),
+        run.server,
+        common.fmt(run.rate, 0),
+        common.fmt(run.p50_ms, 2),
+        common.fmt(run.p99_ms, 2),
+        str(run.errors),
+        common.fmt(run.server_cpu, 0),
+        common.fmt(run.postgres_cpu, 0) if run.server == "real" else "-",
+        common.fmt(run.client_cpu, 0),
+        common.fmt(run.machine_cpu, 0),
+        common.fmt(run.steal, 0),
+        common.fmt(run.cpu_us, 0),
+        common.fmt(run.stored / run.transactions, 1) if run.transactions else "-",
+    ]
+
+
+def summary(runs: list[Run]) -> dict[str, float]:
+    def med(server: str, attr: str) -> float:
+        return common.median([getattr(r, attr) or float("nan") for r in runs if r.server == server])
+
+    figures = {
+        f"{server}_{attr}": med(server, attr)
+        for server in ("bare", "real")
+        for attr in ("rate", "p50_ms", "p99_ms", "server_cpu", "client_cpu", "cpu_us")
+    }
+    figures["real_postgres_cpu"] = med("real", "postgres_cpu")
+    figures["ratio"] = figures["real_rate"] / figures["bare_rate"]
+    pairs = [
+        real.rate / bare.rate
+        for bare in runs
+        if bare.server == "bare"
+        for real in runs
+        if real.server == "real" and real.repeat == bare.repeat
+    ]
+    figures["ratio_min"] = min(pairs)
+    figures["ratio_max"] = max(pairs)
+    figures["cpu_ratio"] = figures["bare_cpu_us"] / figures["real_cpu_us"]
+    return figures
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    pairs = [item.split("=", 1) for item in args.server_env]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit("--server-env takes NAME=VALUE")
+    return dict(pairs)  # type: ignore[arg-type]
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    runs: list[Run] = []
+    with (
+        common.running_stack(source=args.source, env=server_env(args)) as stack,
+        bare_server(stack.folder) as bare,
+        common.CpuSampler() as cpu,
+    ):
+        cpu.watch("real", stack.server.pid)
+        cpu.watch("bare", bare.proc.pid)
+        cpu.watch("postgres", stack.postgres.pid, tree=True)
+        found = common.conditions(stack, args.source)
+        if args.server_env:
+            found["server environment"] = " ".join(args.server_env)
+        found["load"] = (
+            f"{args.concurrency} keep-alive connections from {args.clients} client process(es), "
+            f"{args.warmup:g}s warm-up + "
+            f"{args.seconds:g}s measured, {args.repeats} repeats alternating bare/real"
+        )
+        print("Intake throughput: whole path vs a bare aiohttp handler")
+        common.print_conditions(found)
+        print()
+        print(common.table(HEADERS, []))
+        targets = [
+            ("bare", bare.url),
+            ("real", stack.intake_url),
+        ]
+        for repeat in range(1, args.repeats + 1):
+            for server, url in targets:
+                run = measure(
+                    args,
+                    cpu,
+                    repeat,
+                    server,
+                    url=url,
+                    token=stack.device_token,
+                    database_url=stack.postgres.url if server == "real" else None,
+                )
+                runs.append(run)
+                print(common.table(HEADERS, [row(run)]).splitlines()[-1], flush=True)
+                if run.errors:
+                    print(f"    errors: {run.error_detail}")
+    figures = summary(runs)
+    print()
+    print(common.table(HEADERS, [row(r) for r in runs]))
+    print()
+    print(
+        common.table(
+            ("median", "2xx/s", "p50 ms", "p99 ms", "server CPU%", "client CPU%", "CPU us/2xx"),
+            [
+                [
+                    server,
+                    common.fmt(figures[f"{server}_rate"], 0),
+                    common.fmt(figures[f"{server}_p50_ms"], 2),
+                    common.fmt(figures[f"{server}_p99_ms"], 2),
+                    common.fmt(figures[f"{server}_server_cpu"], 0),
+                    common.fmt(figures[f"{server}_client_cpu"], 0),
+                    common.fmt(figures[f"{server}_cpu_us"], 0),
+                ]
+                for server in ("bare", "real")
+            ],
+        )
+    )
+    met = figures["ratio"] >= TARGET_RATIO
+    print(
+        f"\nreal/bare = {figures['ratio']:.2f} (medians; per repeat "
+        f"{figures['ratio_min']:.2f}-{figures['ratio_max']:.2f}); target >= {TARGET_RATIO:.2f}: "
+        + ("MET" if met else "NOT MET")
+    )
+    print(
+        f"server CPU per answer: bare {figures['bare_cpu_us']:.0f} us, real "
+        f"{figures['real_cpu_us']:.0f} us; the rate ratio if each had a core of its own: "
+        f"{figures['cpu_ratio']:.2f}"
+    )
+    errors = sum(r.errors for r in runs)
+    print(f"errors: {errors}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"conditions": found, "runs": [asdict(r) for r in runs], "summary": figures},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    return 0 if errors == 0 else 1
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    out = Path(args.profile).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        common.running_stack(source=args.source, profile_to=out, env=server_env(args)) as stack,
+        common.CpuSampler() as cpu,
+    ):
+        cpu.watch("real", stack.server.pid)
+        cpu.watch("postgres", stack.postgres.pid, tree=True)
+        run = measure(args, cpu, 1, "real", url=stack.intake_url, token=stack.device_token)
+        print(common.table(HEADERS, [row(run)]))
+    stats = pstats.Stats(str(out))
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--clients", type=int, default=1, help="load generator processes sharing the connections"
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable of the real server (e.g. DISPATCH_GROUP_COMMIT_MS=5); repeatable",
+    )
+    parser.add_argument(
+        "--source",
+        type=lambda text: Path(text).resolve(),
+        default=common.ROOT,
+        help="the source tree whose server runs (default: this checkout)",
+    )
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--profile", help="profile the real server (cProfile) into this file")
+    args = parser.parse_args()
+    if args.profile:
+        return run_profile(args)
+    return run_benchmark(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
