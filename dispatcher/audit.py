@@ -1,10 +1,10 @@
 """The provable history (执法全过程记录): every entry is hashed with the one before it.
 
 ``digest`` is the chain's one formula, used when an entry is appended and when the chain is
-checked. It hashes a canonical JSON text of the entry's values (keys sorted, integral floats
-written as integers), so the same values read back from PostgreSQL's ``jsonb`` give the same
-text. :func:`verify` walks the history in ``seq`` order and reports the first entry that was
-altered, or where an entry was removed or inserted.
+checked. It hashes a canonical JSON text of the entry's values (keys sorted; floats large
+enough to be written with an exponent written as integers), so the same values read back
+from PostgreSQL's ``jsonb`` give the same text. :func:`verify` walks the history in ``seq``
+order and reports the first entry that was altered, or where an entry was removed or inserted.
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ GENESIS: Final = bytes(32)
 def _normal(value: Any) -> Any:
     kind = type(value)  # exact types: this runs over every value of every entry
     if kind is float:
-        return int(value) if value.is_integer() else value
+        # only the floats Python writes with an exponent and jsonb gives back as integers
+        return int(value) if abs(value) >= 1e16 and value.is_integer() else value
     if kind is dict:
         return {k: _normal(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [_normal(v) for v in value]
     return value
+
+
+def _canonical(values: Any) -> str:
+    return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def digest(
@@ -46,26 +51,25 @@ def digest(
     event: Any,
 ) -> bytes:
     """The hash of one history entry chained to ``prev`` (the previous entry's hash)."""
-    canonical = json.dumps(
-        _normal(
-            [
-                seq,
-                incident_id,
-                type,
-                action,
-                actor,
-                actor_role,
-                at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                state_before,
-                state_after,
-                detail,
-                event,
-            ]
-        ),
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    values = [
+        seq,
+        incident_id,
+        type,
+        action,
+        actor,
+        actor_role,
+        at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        state_before,
+        state_after,
+        detail,
+        event,
+    ]
+    canonical = _canonical(values)
+    if "e+" in canonical:
+        # A float of 1e16 or more is written with an exponent here, but PostgreSQL's jsonb
+        # gives it back as a plain integer: write such values as integers on both sides.
+        # Smaller floats round-trip exactly, so the walk is needed only in this rare case.
+        canonical = _canonical(_normal(values))
     return hashlib.sha256(prev + canonical.encode("utf-8")).digest()
 
 

@@ -27,6 +27,7 @@ zone.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ class Colour(enum.StrEnum):
     RED = "red"
 
 
+@functools.lru_cache(maxsize=4096)
 def is_chinese_workday(day: date) -> bool:
     """Whether people work on ``day`` in mainland China.
 
@@ -81,6 +83,8 @@ def is_chinese_workday(day: date) -> bool:
     State Council publishes the next year's schedule (usually in November), or deadlines
     running into that year will count its holidays as working time.
     """
+    # cached: every deadline walks the days it spans, and the answer for a day never changes
+    # within a process (the package's data is fixed once imported)
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:

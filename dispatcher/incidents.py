@@ -137,7 +137,16 @@ class Incident:
         return main + self.support_squad_ids
 
     def to_doc(self, tz: tzinfo) -> dict[str, Any]:
-        """The incident as the API shows it (times in ``tz``)."""
+        """The incident as the API shows it (times in ``tz``): a fresh dict the caller may
+        change at its top level (the document is built once per incident and copied)."""
+        cached = self.__dict__.get("_doc")
+        if cached is None or cached[0] is not tz:
+            cached = (tz, self._build_doc(tz))
+            # an immutable value's document never changes: keep it beside the value
+            object.__setattr__(self, "_doc", cached)
+        return dict(cached[1])
+
+    def _build_doc(self, tz: tzinfo) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "id": self.id,
             "source": self.source.value,

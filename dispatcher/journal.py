@@ -127,7 +127,9 @@ class IntakeWriter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_insert: InsertHook | None = None,
         collate: CollateHook | None = None,
+        concurrency: int = 3,
     ) -> None:
+        self._concurrency = concurrency
         self._on_insert = on_insert
         self._collate = collate
         self._pool = pool
@@ -147,24 +149,51 @@ class IntakeWriter:
         return await future
 
     async def run(self) -> None:
-        """Flush batches until cancelled; what is queued when cancelled is flushed first."""
+        """Flush batches until cancelled; what is queued when cancelled is flushed first.
+
+        One loop forms the batches; up to ``concurrency`` of them are written at once, each
+        doing its reads and inserts while another waits for its commit (the history lock
+        still numbers and commits them one at a time, so ``seq`` stays commit order). While
+        all are busy the queue grows, so batches grow with the load.
+        """
+        slots = asyncio.Semaphore(self._concurrency)
+        writing: set[asyncio.Task[None]] = set()
+
+        async def write(batch: list[_Pending]) -> None:
+            try:
+                await self._flush(batch)
+            finally:
+                slots.release()
+
         try:
             while True:
                 await self._wakeup.wait()
                 if len(self._queue) < self._max_batch and self._window_s > 0:
                     await asyncio.sleep(self._window_s)
-                await self._flush_one()
+                await slots.acquire()
+                batch = self._take()
+                if not batch:
+                    slots.release()
+                    continue
+                task = asyncio.create_task(write(batch))
+                writing.add(task)
+                task.add_done_callback(writing.discard)
         except asyncio.CancelledError:
+            if writing:
+                await asyncio.gather(*writing, return_exceptions=True)
             while self._queue:
                 with contextlib.suppress(Exception):
-                    await self._flush_one()
+                    await self._flush(self._take())
             raise
 
-    async def _flush_one(self) -> None:
+    def _take(self) -> list[_Pending]:
         batch = self._queue[: self._max_batch]
         del self._queue[: self._max_batch]
         if not self._queue:
             self._wakeup.clear()
+        return batch
+
+    async def _flush(self, batch: list[_Pending]) -> None:
         if not batch:
             return
         try:

@@ -16,10 +16,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 log = logging.getLogger(__name__)
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one unmasked, uncompressed WebSocket text frame (RFC 6455 §5.2).
+
+    Server frames are never masked, so one frame serves every connection: an event is framed
+    once, however many consoles receive it.
+    """
+    payload = text.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 @dataclass(frozen=True, order=True)
@@ -30,12 +49,18 @@ class Envelope:
     topics: tuple[str, ...]
     raw: str
 
+    @cached_property
+    def frame(self) -> bytes:
+        """The event as a WebSocket frame, built on first use and shared by every receiver."""
+        return text_frame(self.raw)
+
 
 class Subscriber:
     """One connection's subscription. Not live until :meth:`Hub.go_live`."""
 
     def __init__(self, queue_size: int, on_drop: Callable[[Subscriber], None]) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        #: WebSocket frames waiting for this connection's writer
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self.topics: frozenset[str] = frozenset()
         self.dropped = False
         self._on_drop = on_drop
@@ -51,22 +76,26 @@ class Subscriber:
             if len(self._pending) > self.queue.maxsize:
                 self.drop()
             return
-        self.put(envelope.raw)
+        self.put_frame(envelope.frame)
 
-    def offer_unnumbered(self, raw: str) -> bool:
+    def offer_unnumbered(self, frame: bytes) -> bool:
         """Queue a message without a ``seq`` if the subscriber is live and its queue less than
         half full; answer whether it was queued. Never drops the subscriber."""
         if self.dropped or not self._live or self.queue.qsize() * 2 >= self.queue.maxsize:
             return False
-        self.queue.put_nowait(raw)
+        self.queue.put_nowait(frame)
         return True
 
-    def put(self, raw: str) -> None:
+    def put(self, message: str) -> None:
         """Queue a message for the writer; drop the subscriber when it cannot keep up."""
+        self.put_frame(text_frame(message))
+
+    def put_frame(self, frame: bytes) -> None:
+        """Queue a ready frame for the writer; drop the subscriber when it cannot keep up."""
         if self.dropped:
             return
         try:
-            self.queue.put_nowait(raw)
+            self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.drop()
 
@@ -121,7 +150,8 @@ class Hub:
             subs = self._by_topic.get(topic)
             if subs:
                 targets.update(subs)
-        taken = sum(1 for sub in targets if sub.offer_unnumbered(raw))
+        frame = text_frame(raw)
+        taken = sum(1 for sub in targets if sub.offer_unnumbered(frame))
         self.delivered += taken
         return taken
 
@@ -140,7 +170,7 @@ class Hub:
 
     def go_live(self, sub: Subscriber, replayed_upto: int) -> None:
         for envelope in sub.take_pending(replayed_upto):
-            sub.put(envelope.raw)
+            sub.put_frame(envelope.frame)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         for topic in sub.topics:

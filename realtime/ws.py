@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 MAX_TOPICS: Final = 200
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 TRY_AGAIN_LATER: Final = 1013
+#: frames a writer sends in one go, and the socket buffer above which it waits
+WRITE_BATCH: Final = 512
+HIGH_WATER_BYTES: Final = 256 * 1024
 POLICY_VIOLATION: Final = 1008
 
 #: reads history events of ``topics`` with after < seq <= upto, in order, at most ``limit``
@@ -71,6 +74,7 @@ class Endpoint:
         self._page = page
         self._sockets: dict[web.WebSocketResponse, str] = {}
         self._subscribers: set[Subscriber] = set()
+        self._shedding: set[asyncio.Task[None]] = set()
         self.slow_drops = 0
         self.live = True
 
@@ -80,20 +84,28 @@ class Endpoint:
 
     async def serve(self, request: web.Request, client: Client) -> web.WebSocketResponse:
         """Run one connection until it closes."""
-        ws = web.WebSocketResponse(heartbeat=self._heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES)
+        # No per-message compression: frames are built once per event and shared by every
+        # connection, which a per-connection deflate context would forbid.
+        ws = web.WebSocketResponse(
+            heartbeat=self._heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES, compress=False
+        )
         await ws.prepare(request)
+        transport = request.transport
+        assert transport is not None
         self._sockets[ws] = client.token_id
+        loop = asyncio.get_running_loop()
 
         def on_drop(_: Subscriber) -> None:
             self.slow_drops += 1
             self._hub.dropped += 1
-            # cannot await here: the hub is delivering; let the writer close the socket
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait("")
+            # cannot await here: the hub is delivering
+            shedding = loop.create_task(self._shed(ws, transport))
+            self._shedding.add(shedding)
+            shedding.add_done_callback(self._shedding.discard)
 
         sub = Subscriber(self._queue_size, on_drop)
         self._subscribers.add(sub)
-        writer = asyncio.get_running_loop().create_task(self._write(ws, sub))
+        writer = loop.create_task(self._write(sub, transport))
         if not self.live:
             sub.put(json.dumps({"type": "feed", "state": "degraded"}))
         try:
@@ -119,16 +131,31 @@ class Endpoint:
                 await ws.close()
         return ws
 
-    async def _write(self, ws: web.WebSocketResponse, sub: Subscriber) -> None:
+    async def _write(self, sub: Subscriber, transport: asyncio.BaseTransport) -> None:
+        """Send the connection's frames: all that are waiting in one write, then wait while
+        the socket's buffer is full (the queue fills meanwhile; past it, the hub drops us)."""
+        assert isinstance(transport, asyncio.WriteTransport)
+        queue = sub.queue
         while True:
-            raw = await sub.queue.get()
-            if sub.dropped:
-                await ws.close(code=TRY_AGAIN_LATER, message=b"too slow; reconnect with since")
+            frames = [await queue.get()]
+            while not queue.empty() and len(frames) < WRITE_BATCH:
+                frames.append(queue.get_nowait())
+            if sub.dropped or transport.is_closing():
                 return
-            try:
-                await ws.send_str(raw)
-            except (ConnectionError, RuntimeError):
-                return
+            transport.write(b"".join(frames))
+            while transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+                if transport.is_closing():
+                    return
+                await asyncio.sleep(0.005)
+
+    async def _shed(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport) -> None:
+        """Close a connection that fell behind: politely if it still reads, else abort it."""
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+            await asyncio.wait_for(
+                ws.close(code=TRY_AGAIN_LATER, message=b"too slow; reconnect with since"), 2.0
+            )
+        if not transport.is_closing():
+            transport.abort()  # type: ignore[attr-defined]
 
     async def _on_text(self, data: str, sub: Subscriber, client: Client) -> None:
         try:
@@ -187,7 +214,7 @@ class Endpoint:
         while after < upto and not sub.dropped:
             page = await self._read_topics(after, upto, topics, self._page)
             for envelope in page:
-                await sub.queue.put(envelope.raw)  # replay waits for the writer, never drops
+                await sub.queue.put(envelope.frame)  # replay waits for the writer, never drops
             if len(page) < self._page:
                 break
             after = page[-1].seq

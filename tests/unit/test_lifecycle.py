@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dispatcher.audit import digest
 from dispatcher.auth import Principal, Role
 from dispatcher.categories import Category, Priority
 from dispatcher.clocks import WorkingCalendar
@@ -320,3 +321,27 @@ def test_ancestors_stop_at_the_top_and_at_cycles() -> None:
     assert ancestors("centre", SQUADS) == []
     looped = {"a": Squad("a", "a", "street", "b"), "b": Squad("b", "b", "street", "a")}
     assert ancestors("a", looped) == ["b", "a"]
+
+
+def test_the_audit_digest_survives_jsonb_round_trips_of_numbers() -> None:
+    at = datetime(2026, 11, 23, 2, 0, 0, 123456, tzinfo=UTC)
+    common = {
+        "seq": 7,
+        "incident_id": "I",
+        "type": "t",
+        "action": None,
+        "actor": "a",
+        "actor_role": None,
+        "at": at,
+        "state_before": None,
+        "state_after": "closed",
+    }
+    written = {"n": [5.0, 0.1 + 0.2, 1e-7, 1e16, 1.5e16, 2**60, -3.25]}
+    # what PostgreSQL's jsonb gives back for those numbers, read with json.loads
+    read_back = {"n": [5.0, 0.30000000000000004, 1e-07, 10**16, 15 * 10**15, 2**60, -3.25]}
+    assert digest(b"", **common, detail=written, event={}) == digest(
+        b"", **common, detail=read_back, event={}
+    )
+    assert digest(b"", **common, detail={"n": [5.0]}, event={}) != digest(
+        b"", **common, detail={"n": [6.0]}, event={}
+    )

@@ -31,7 +31,7 @@ from dispatcher.units import (
 )
 from geo.coords import CRS, from_wgs84
 from geo.distance import distance_m
-from realtime.hub import Envelope, Hub, Subscriber
+from realtime.hub import Envelope, Hub, Subscriber, text_frame
 from realtime.positions import Throttle
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -164,11 +164,11 @@ async def test_messages_without_seq_never_touch_the_seq_stream() -> None:
     hub.subscribe(replaying, ["all"])  # still replaying history: not live yet
     assert hub.broadcast(["all", "units", "squad:x"], '{"type":"unit.moved"}') == 1
     assert hub.last_seq == 41
-    assert live.queue.get_nowait() == '{"type":"unit.moved"}'
+    assert live.queue.get_nowait() == text_frame('{"type":"unit.moved"}')
     assert replaying.queue.empty()
     hub.deliver(Envelope(42, ("all",), '{"seq":42}'))
     hub.go_live(replaying, 41)
-    assert replaying.queue.get_nowait() == '{"seq":42}'  # the held event, and nothing else
+    assert replaying.queue.get_nowait() == text_frame('{"seq":42}')  # the held event only
     assert replaying.queue.empty()
 
 
@@ -182,7 +182,8 @@ async def test_messages_without_seq_are_shed_before_a_subscriber_is_dropped() ->
     assert not dropped
     hub.deliver(Envelope(1, ("all",), "e1"))
     hub.deliver(Envelope(2, ("all",), "e2"))
-    assert [sub.queue.get_nowait() for _ in range(4)] == ["m0", "m1", "e1", "e2"]
+    sent = [sub.queue.get_nowait() for _ in range(4)]
+    assert sent == [text_frame(t) for t in ("m0", "m1", "e1", "e2")]
     await asyncio.sleep(0)
 
 
