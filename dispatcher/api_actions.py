@@ -13,11 +13,13 @@ from typing import Final
 from aiohttp import web
 
 from dispatcher import api_incidents, api_units, http, journal, store, timers, units_store
-from dispatcher.auth import READ_ALL, require_read_incident, require_role
+from dispatcher.auth import READ_ALL, Role, require_read_incident, require_role
 from dispatcher.errors import NotFound
 from dispatcher.incidents import Incident
 from dispatcher.lifecycle import Action, Context, decide, parse_action
 
+#: roles that may take actions at all (which actions, on what, is lifecycle.authorise's)
+ACTORS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD})
 LOCK_PAIR: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 SELECT_SUPERVISIONS: Final = """
 SELECT id, kind, opened_at, opened_by, note, notified, closed_at
@@ -27,8 +29,16 @@ FROM supervisions WHERE incident_id = $1 ORDER BY id"""
 async def post_action(request: web.Request) -> web.Response:
     who = http.principal(request)
     rt = http.runtime(request)
-    cmd = parse_action(await request.read())
     incident_id = request.match_info["id"]
+    # who may act at all, and a squad on this incident, before the body is read: a refusal
+    # must not depend on (or reveal anything through) the body
+    require_role(who, ACTORS, "act on incidents")
+    if who.role is Role.SQUAD:
+        seen = await store.get_incident(rt.pool, incident_id)
+        if seen is None:
+            raise NotFound(f"no incident {incident_id}")
+        require_read_incident(who, seen.squad_ids)
+    cmd = parse_action(await request.read())
     rules = rt.policy.rules
     tz = rules.calendar.tz
     async with rt.pool.acquire() as conn, conn.transaction():

@@ -141,11 +141,12 @@ async def post_media(request: web.Request) -> web.Response:
 
 async def get_media(request: web.Request) -> web.StreamResponse:
     media: MediaStore = request.app[MEDIA]
+    # who may see the incident first: the answer must not tell others what exists
+    incident = await _incident(request)
+    require_read_incident(http.principal(request), incident.squad_ids)
     match = _NAME.fullmatch(request.match_info["name"])
     if match is None:
         raise NotFound("no such photo")
-    incident = await _incident(request)
-    require_read_incident(http.principal(request), incident.squad_ids)
     path = media.folder(incident.id) / match.group(0)
     if not await asyncio.to_thread(path.is_file):
         raise NotFound("no such photo")
