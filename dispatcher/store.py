@@ -144,7 +144,8 @@ async def list_incidents(pool: Pool, f: IncidentFilter) -> list[str]:
     where = " AND ".join(clauses) or "TRUE"
     query = (
         f"SELECT doc FROM incidents WHERE {where} "
-        f"ORDER BY received_at DESC, id DESC LIMIT {arg(f.limit)}"
+        # by id, which grows with creation: paging with `before` then never skips an incident
+        f"ORDER BY id DESC LIMIT {arg(f.limit)}"
     )
     return [r["doc"] for r in await pool.fetch(query, *args)]
 

@@ -12,6 +12,7 @@ case "$extra" in
     *) echo "usage: bash scripts/bootstrap.sh embedded|test" >&2; exit 2 ;;
 esac
 
+bash scripts/frontend.sh  # pinned map and chart libraries in frontend/vendor; skips when current
 stamp=".venv/.installed-$extra"
 # the test extra includes the embedded one
 if [[ -x .venv/bin/python && ( "$stamp" -nt pyproject.toml ||

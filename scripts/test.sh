@@ -7,9 +7,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh test
 
-# The browser tests drive a real headless Chromium, installed from the system's packages.
+# The browser tests drive a real headless Chromium, installed from the system's packages,
+# with CJK fonts so that the screenshots show Chinese rather than empty boxes.
+need=()
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
-    install=(apt-get install -y -qq chromium)
+    need+=(chromium)
+fi
+if command -v fc-list >/dev/null && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    need+=(fonts-noto-cjk)
+elif ! command -v fc-list >/dev/null; then
+    need+=(fonts-noto-cjk)
+fi
+if ((${#need[@]})); then
+    install=(apt-get install -y -qq "${need[@]}")
     if ! command -v apt-get >/dev/null; then
         sudo=none
     elif [[ "$(id -u)" == 0 ]]; then
@@ -19,11 +29,13 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
     else
         sudo=none
     fi
-    if [[ "$sudo" != none ]] && echo "test: installing chromium for the browser tests ..." &&
-        $sudo apt-get update -qq &&
-        $sudo env DEBIAN_FRONTEND=noninteractive "${install[@]}"; then
-        :
-    else
+    if [[ "$sudo" != none ]]; then
+        echo "test: installing ${need[*]} for the browser tests ..."
+        $sudo apt-get update -qq || true
+        $sudo env DEBIAN_FRONTEND=noninteractive "${install[@]}" ||
+            echo "test: WARNING: could not install ${need[*]}" >&2
+    fi
+    if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
         echo "test: WARNING: no Chromium, and it cannot be installed here: the browser tests" \
             "will be skipped. Install it (Debian/Ubuntu: apt-get install chromium) to run them." >&2
         export DISPATCH_NO_BROWSER=1
