@@ -9,7 +9,6 @@ place, :func:`error_middleware`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -74,6 +73,8 @@ from realtime.ws import Client, Endpoint
 
 log = logging.getLogger(__name__)
 
+#: how long shutdown waits for the background tasks it cancelled
+SHUTDOWN_TASKS_S: Final = 10.0
 FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
 #: the one route whose bodies may be larger than ``Settings.max_body_bytes``
 ZONES_PATH: Final = "/api/v1/zones"
@@ -338,9 +339,14 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         for task in rt.tasks:
             task.cancel()
-        for task in rt.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A read blocked on a Redis pub/sub socket may not wake for a cancellation: closing
+        # the connections under it makes it fail, and the loop then stops. (What the intake
+        # writer still commits meanwhile reaches other processes through the history.)
+        await redis.connection_pool.disconnect()
+        # bounded: a task that swallowed its cancellation must not hold shutdown for ever
+        _, stuck = await asyncio.wait(rt.tasks, timeout=SHUTDOWN_TASKS_S)
+        for task in stuck:
+            log.error("background task %s did not stop within %.0f s", task, SHUTDOWN_TASKS_S)
     finally:
         await redis.aclose()
         await pool.close()

@@ -15,10 +15,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from realtime.hub import Envelope, Hub
@@ -32,6 +33,32 @@ MAX_SEQ: Final = 2**63 - 1
 #: reads the history: events with after < seq <= upto, in order, at most ``limit``
 RangeReader = Callable[[int, int, int], Awaitable[list[Envelope]]]
 ControlHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def stop_if_cancelled() -> None:
+    """Re-raise a cancellation that a client library turned into a connection error.
+
+    Cancelling a task blocked on a Redis read can surface as a ``ConnectionError`` from the
+    closed socket; a reconnect loop that catches it must not swallow the cancellation, or
+    the task runs on and whoever awaits its end (shutdown) waits for ever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def messages(pubsub: PubSub, wait_s: float = 1.0) -> AsyncIterator[dict[str, Any]]:
+    """The messages of a subscription, until cancelled.
+
+    Unlike ``PubSub.listen`` it never blocks for more than ``wait_s`` at a time, and checks
+    between reads whether its task was cancelled: a cancellation delivered while redis-py
+    was reconnecting under a blocking read could otherwise be lost.
+    """
+    while True:
+        stop_if_cancelled()
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait_s)
+        if message is not None:
+            yield message
 
 
 def encode(envelopes: Iterable[Envelope]) -> str:
@@ -157,9 +184,10 @@ class Bridge:
                 self.redis_ok = True
                 backoff = 0.2
                 await self.catch_up()  # whatever was published while we were not listening
-                async for message in pubsub.listen():
+                async for message in messages(pubsub):
                     await self._on_message(message)
             except (RedisError, OSError) as exc:
+                stop_if_cancelled()
                 if self.redis_ok:
                     log.warning("lost Redis (%s); reading events from the history", exc)
                 self.redis_ok = False

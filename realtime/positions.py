@@ -31,6 +31,7 @@ from typing import Any, Final, Generic, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from realtime.bridge import messages, stop_if_cancelled
 from realtime.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -222,11 +223,12 @@ class Positions:
             try:
                 await pubsub.subscribe(UNITS_CHANNEL)
                 backoff = 0.2
-                async for message in pubsub.listen():
+                async for message in messages(pubsub):
                     data = message.get("data")
                     if isinstance(data, str | bytes):
                         self.receive(data)
             except (RedisError, OSError) as exc:
+                stop_if_cancelled()
                 log.warning("lost the unit channel (%s); retrying in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
