@@ -193,7 +193,14 @@ def parse_check(body: bytes) -> CheckIn:
     return parsed
 
 
+#: the life cycle's limit on a note (lifecycle.Note)
+NOTE_LIMIT: Final = 4000
+
+
 def review_command(check: CheckIn, sample_id: int) -> ActionIn:
     """The life cycle action that records ``check`` on its incident (a failed one: rework)."""
-    note = f"抽查 #{sample_id}：{check.result.value}" + (f"；{check.note}" if check.note else "")
+    prefix = f"抽查 #{sample_id}：{check.result.value}"
+    # the check's own note may use the action's whole allowance: cut it to fit after the prefix
+    room = NOTE_LIMIT - len(prefix) - 1
+    note = prefix + (f"；{check.note[:room]}" if check.note else "")
     return ActionIn(action=Action.REVIEW, passed=check.result not in FAILED, note=note)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 
 import pytest
@@ -124,3 +125,12 @@ def test_a_passed_review_keeps_the_case_closed_and_only_operators_review() -> No
     for who in (WEST, AUDITOR):
         with pytest.raises(Forbidden):
             act(closed, Action.REVIEW, who, passed=False)
+
+
+def test_a_check_note_at_its_limit_still_makes_a_valid_review() -> None:
+    """Found by fuzzing: a 4000-character check note once overflowed the action's note (500)."""
+    check = parse_check(json.dumps({"result": "satisfied", "note": "0" * 4000}).encode())
+    command = review_command(check, 12345)
+    assert command.note is not None
+    assert len(command.note) <= 4000
+    assert command.note.startswith("抽查 #12345：satisfied；000")
