@@ -314,7 +314,6 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             tokens=TokenBook(pool, settings.admin_token),
             guard=AuthGuard(redis, limit=settings.auth_failures_per_minute),
             metrics=metrics,
-            calendar=calendar,
             policy=IntakePolicy(rules, settings.auto_dispatch_confidence),
             ref=await reference.load(pool),
             timer_loop=timer_loop,

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from dispatcher import journal, reference
 from dispatcher.auth import Principal
-from dispatcher.clocks import WorkingCalendar
 from dispatcher.errors import DispatchError, Unauthorized
 from dispatcher.guard import AuthGuard
 from dispatcher.intake import IntakePolicy
@@ -48,7 +47,6 @@ class Runtime:
     tokens: TokenBook
     guard: AuthGuard
     metrics: Metrics
-    calendar: WorkingCalendar
     policy: IntakePolicy
     ref: reference.Reference
     timer_loop: TimerLoop

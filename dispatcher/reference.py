@@ -148,15 +148,19 @@ async def load_categories(conn: store.Connection | store.Pool) -> dict[str, Cate
     return {c.code: c for c in parse_catalogue([json.loads(r["spec"]) for r in rows])}
 
 
+async def _insert_categories(conn: store.Connection, categories: Sequence[Category]) -> None:
+    await conn.execute(
+        INSERT_CATEGORIES,
+        [c.code for c in categories],
+        [c.name for c in categories],
+        [json.dumps(c.to_json(), ensure_ascii=False) for c in categories],
+    )
+
+
 async def replace_categories(pool: store.Pool, categories: Sequence[Category]) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(DELETE_CATEGORIES)
-        await conn.execute(
-            INSERT_CATEGORIES,
-            [c.code for c in categories],
-            [c.name for c in categories],
-            [json.dumps(c.to_json(), ensure_ascii=False) for c in categories],
-        )
+        await _insert_categories(conn, categories)
 
 
 async def ensure_default_categories(pool: store.Pool) -> int:
@@ -170,12 +174,7 @@ async def ensure_default_categories(pool: store.Pool) -> int:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _CATALOGUE_LOCK)
         if int(await conn.fetchval(COUNT_CATEGORIES)) > 0:
             return 0
-        await conn.execute(
-            INSERT_CATEGORIES,
-            [c.code for c in catalogue],
-            [c.name for c in catalogue],
-            [json.dumps(c.to_json(), ensure_ascii=False) for c in catalogue],
-        )
+        await _insert_categories(conn, catalogue)
     log.info("loaded the default catalogue: %d categories", len(catalogue))
     return len(catalogue)
 

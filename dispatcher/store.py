@@ -44,9 +44,6 @@ SELECT {_PROJECTION} FROM jsonb_array_elements($1::jsonb) AS d
 ON CONFLICT (source, external_id) DO NOTHING
 RETURNING id"""
 
-UPDATE_INCIDENT: Final = f"""
-UPDATE incidents SET ({_COLUMNS}) = (SELECT {_PROJECTION} FROM (SELECT $1::jsonb AS d) AS s)
-WHERE id = $1::jsonb->>'id'"""
 UPDATE_INCIDENTS: Final = f"""
 UPDATE incidents AS i SET ({_COLUMNS}) = (SELECT {_PROJECTION})
 FROM jsonb_array_elements($1::jsonb) AS d WHERE i.id = d->>'id'"""
@@ -80,7 +77,7 @@ async def insert_incidents(conn: Connection, docs: Sequence[str]) -> set[str]:
 
 
 async def update_incident(conn: Connection, doc: str) -> None:
-    await conn.execute(UPDATE_INCIDENT, doc)
+    await update_incidents(conn, [doc])
 
 
 async def update_incidents(conn: Connection, docs: Sequence[str]) -> None:

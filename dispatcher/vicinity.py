@@ -135,8 +135,8 @@ class Collator:
         else:
             raise RuntimeError("incidents near the batch kept changing; giving up this batch")
         if result.changed:
-            docs = [(store.encode_doc(i, self._tz),) for i in result.changed.values()]
-            await conn.executemany(store.UPDATE_INCIDENT, docs)  # one round trip
+            docs = [store.encode_doc(i, self._tz) for i in result.changed.values()]
+            await store.update_incidents(conn, docs)  # one statement
         was = {i.id: i.state for i in nearby}
         for incident in result.changed.values():
             if incident.state is not was.get(incident.id):  # corroborated and sent out
