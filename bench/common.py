@@ -255,6 +255,8 @@ _KINDS: Final = (
 _AREAS: Final = ((121.401, 31.201, 0.098), (121.501, 31.201, 0.098))
 _GRID: Final = 150
 _VARIANTS: Final = 8
+#: how far apart on the grid consecutive reports fall (coprime to _GRID * _GRID = 22,500)
+_STRIDE: Final = 7_919
 #: distinct (place, kind) pairs before places repeat
 SLOTS: Final = len(_KINDS) * len(_AREAS) * _GRID * _GRID
 #: slots set aside for one run of the load generator (see ``ReportMaker(first=...)``)
@@ -272,7 +274,8 @@ class ReportMaker:
 
     Report n of a maker takes slot ``first + n``: a kind and a place of its own, on a grid
     whose points are further apart than the server's dedup radius, so that reports are not
-    merged as duplicates of each other (that is another path than intake's). Runs against
+    merged as duplicates of each other (that is another path than intake's); consecutive
+    reports are kilometres apart. Runs against
     one database should use disjoint slot ranges; ``tag`` keeps external ids unique.
     """
 
@@ -312,7 +315,10 @@ class ReportMaker:
         kind = slot % len(_KINDS)
         rest = slot // len(_KINDS)
         lon0, lat0, size = _AREAS[rest % len(_AREAS)]
-        row, col = divmod((rest // len(_AREAS)) % (_GRID * _GRID), _GRID)
+        # consecutive reports land far apart (a stride coprime to the grid's size walks every
+        # place once), as a city's reports do: neighbours would take turns on a place lock
+        place = (rest // len(_AREAS)) * _STRIDE % (_GRID * _GRID)
+        row, col = divmod(place, _GRID)
         variant = (rest // len(_AREAS)) % _VARIANTS
         text, prefix = self._templates[variant * len(_KINDS) + kind]
         return (

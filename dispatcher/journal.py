@@ -3,7 +3,7 @@
 :func:`append` must be the last statement of a transaction before its commit: it takes the
 history lock, numbers the events and inserts them, so ``seq`` order is commit order (a reader
 that sees seq N knows every smaller seq that will ever exist is already visible). The lock is
-held only for the insert and the commit.
+held only while the new entries are hashed onto the chain, inserted and committed.
 
 :class:`IntakeWriter` gathers reports arriving within a few milliseconds into one transaction
 and answers each only after that transaction has committed. Its ``collate`` hook (dedup and
@@ -36,14 +36,17 @@ async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) ->
     """Number, chain and insert ``events``; the caller commits right after."""
     if not events:
         return []
-    await conn.execute(store.LOCK_HISTORY, store.HISTORY_LOCK)
-    row = await conn.fetchrow(store.CHAIN_HEAD_AND_SEQS, len(events))
+    # What does not depend on the seqs is made before the lock, which other appenders wait for.
+    bodies = [e.body(0, tz) for e in events]
+    # a detail is stored as its JSON text, and hashed as what that text reads back as
+    detail_texts = [json.dumps(dict(e.detail), ensure_ascii=False, default=str) for e in events]
+    details = [json.loads(text) for text in detail_texts]
+    topics = [json.dumps(list(e.topics), ensure_ascii=False) for e in events]
+    row = await conn.fetchrow(store.LOCK_HISTORY_HEAD_AND_SEQS, len(events))
     assert row is not None
     seqs: list[int] = list(row["seqs"])
-    bodies = [e.body(seq, tz) for seq, e in zip(seqs, events, strict=True)]
-    details = [
-        json.loads(json.dumps(dict(e.detail), ensure_ascii=False, default=str)) for e in events
-    ]
+    for seq, body in zip(seqs, bodies, strict=True):
+        body["seq"] = seq  # the first key already: its place in the text does not move
     links = audit.chain(
         bytes(row["head"]) if row["head"] is not None else audit.GENESIS,
         [
@@ -75,8 +78,8 @@ async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) ->
         [e.at for e in events],
         [e.state_before.value if e.state_before else None for e in events],
         [e.state_after.value for e in events],
-        [json.dumps(d, ensure_ascii=False) for d in details],
-        [json.dumps(list(e.topics), ensure_ascii=False) for e in events],
+        detail_texts,
+        topics,
         raws,
         [p for p, _ in links],
         [h for _, h in links],

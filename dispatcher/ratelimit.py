@@ -7,7 +7,10 @@ of a CAP alert, under the token that posts it) has a bucket of ``burst`` tokens 
 in a loop is cut off at its own rate while every other device goes on.
 
 The bucket is updated by one Lua script, atomically, on Redis's own clock (or on an injected
-clock, for tests), so that many server processes share one limit per device. Reports that
+clock, for tests), so that many server processes share one limit per device. The takes asked
+for in one pass of the event loop go to Redis together, in one pipelined round trip (a busy
+intake asks for dozens at once): each is still its own script call on its own key, in order,
+so a cluster can route them and the buckets behave exactly as if asked one by one. Reports that
 name no device come from platform gateways (the hotline, grid platforms) and are not limited
 here. When Redis cannot be reached the limit is not applied (logged): taking reports matters
 more than refusing them.
@@ -15,13 +18,15 @@ more than refusing them.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import math
 from collections.abc import Callable
 from typing import Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from dispatcher.auth import Principal, Role
 from dispatcher.errors import RateLimited
@@ -89,11 +94,19 @@ class RateLimiter:
         self._rate = rate_per_s
         self._burst = max(1, burst)
         self._clock_ms = clock_ms
-        self._script = redis.register_script(TAKE)
+        self._sha = hashlib.sha1(TAKE.encode()).hexdigest()
+        #: takes asked for since the last round trip: (bucket key, cost, answer)
+        self._asked: list[tuple[str, int, asyncio.Future[tuple[int, int]]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
         return self._rate > 0
+
+    @property
+    def script_sha(self) -> str:
+        """The SHA-1 under which Redis keeps the bucket script."""
+        return self._sha
 
     async def take(self, key: str | None, cost: int = 1) -> None:
         """Spend ``cost`` tokens of bucket ``key``; raise RateLimited when there are not enough.
@@ -102,18 +115,47 @@ class RateLimiter:
         """
         if key is None or not self.enabled:
             return
-        now = "" if self._clock_ms is None else str(self._clock_ms())
-        try:
-            taken, wait_ms = await self._script(
-                keys=[KEY_PREFIX + key], args=[self._rate, self._burst, now, cost]
-            )
-        except (RedisError, OSError) as exc:
-            log.warning("rate limit of %s not applied: Redis: %s", key, exc)
-            return
-        if not int(taken):
-            retry = max(1, math.ceil(int(wait_ms) / 1000))
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[int, int]] = loop.create_future()
+        self._asked.append((KEY_PREFIX + key, cost, answer))
+        if len(self._asked) == 1:  # the first of this pass: send them all once the pass ends
+            loop.call_soon(self._send)
+        taken, wait_ms = await answer
+        if not taken:
+            retry = max(1, math.ceil(wait_ms / 1000))
             raise RateLimited(
                 f"device {key.split('/', 1)[-1]} posts more than {self._rate:g} reports a "
                 f"second (bursts of {self._burst}); retry after {retry} s",
                 retry_after=retry,
             )
+
+    def _send(self) -> None:
+        asked, self._asked = self._asked, []
+        task = asyncio.create_task(self._ask(asked))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _ask(self, asked: list[tuple[str, int, asyncio.Future[tuple[int, int]]]]) -> None:
+        """One round trip for ``asked``; when Redis cannot answer, every take passes (logged)."""
+        now = "" if self._clock_ms is None else str(self._clock_ms())
+        try:
+            try:
+                answers = await self._run(asked, now)
+            except NoScriptError:  # Redis restarted or its scripts were flushed
+                await self._redis.script_load(TAKE)
+                answers = await self._run(asked, now)
+        except (RedisError, OSError) as exc:
+            log.warning("rate limits of %d reports not applied: Redis: %s", len(asked), exc)
+            answers = [(1, 0)] * len(asked)
+        for (_, _, answer), result in zip(asked, answers, strict=True):
+            if not answer.done():
+                answer.set_result(result)
+
+    async def _run(
+        self, asked: list[tuple[str, int, asyncio.Future[tuple[int, int]]]], now: str
+    ) -> list[tuple[int, int]]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, cost, _ in asked:
+                pipe.evalsha(self._sha, 1, key, self._rate, self._burst, now, cost)
+            results = await pipe.execute()
+        return [(int(taken), int(wait)) for taken, wait in results]

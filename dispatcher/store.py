@@ -149,12 +149,9 @@ async def list_incidents(pool: Pool, f: IncidentFilter) -> list[str]:
 
 # -- history ---------------------------------------------------------------------------
 
-HISTORY_LOCK: Final = 0x68697374  # "hist"
-LOCK_HISTORY: Final = "SELECT pg_advisory_xact_lock($1)"
-# under the history lock: the hash of the last entry, and the seqs of the new ones
-CHAIN_HEAD_AND_SEQS: Final = """
-SELECT (SELECT hash FROM history ORDER BY seq DESC LIMIT 1) AS head,
-       ARRAY(SELECT nextval('history_seq') FROM generate_series(1, $1)) AS seqs"""
+#: the history lock (``0x68697374``, "hist", taken inside the function), then the hash of the
+#: last entry and the seqs of ``$1`` new ones (migration 0006 says why it is one function)
+LOCK_HISTORY_HEAD_AND_SEQS: Final = "SELECT head, seqs FROM history_lock_head($1)"
 INSERT_HISTORY: Final = """
 INSERT INTO history (seq, incident_id, type, action, actor, actor_role, at, state_before,
                      state_after, detail, topics, event, prev_hash, hash)

@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 #: the first key of intake's place locks (``pg_advisory_xact_lock(int, int)``): "dedu"
 LOCK_SPACE: Final = 0x64656475
-LOCK_PLACE: Final = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+#: one statement for all of a batch's keys: the rows of ``unnest`` come, and lock, in the
+#: order of the array (sorted by the caller)
+LOCK_PLACES: Final = """
+SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k"""
 # The predicate repeats the partial index's, so that the planner may use it.
 OPEN_NEAR: Final = """
 SELECT DISTINCT ON (i.id) i.doc FROM incidents i
@@ -84,7 +87,7 @@ def _boxes(
 async def lock_places(conn: store.Connection, keys: Sequence[int]) -> None:
     """Take the place locks, in the order given (ascending); held until the transaction ends."""
     if keys:
-        await conn.executemany(LOCK_PLACE, [(LOCK_SPACE, k) for k in keys])
+        await conn.fetchval(LOCK_PLACES, LOCK_SPACE, list(keys))
 
 
 async def open_near(conn: store.Connection, boxes: Sequence[tuple[float, ...]]) -> list[Incident]:

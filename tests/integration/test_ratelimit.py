@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -82,5 +83,22 @@ async def test_without_redis_the_limit_is_not_applied() -> None:
     try:
         for _ in range(3):
             await limiter.take("tok/cam-1")
+    finally:
+        await client.aclose()
+
+
+async def test_takes_asked_together_count_in_order_after_a_script_flush(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url)
+    limiter = RateLimiter(client, rate_per_s=1, burst=3, clock_ms=lambda: 5_000_000)
+    try:
+        await client.script_flush()  # Redis forgot the script: the limiter loads it again
+        outcomes = await asyncio.gather(
+            *(limiter.take("tok/cam-9") for _ in range(5)),
+            limiter.take("tok/cam-10"),
+            return_exceptions=True,
+        )
+        # one bucket of 3 asked five times at once: the first three pass, in the order asked
+        assert [isinstance(o, RateLimited) for o in outcomes] == [False] * 3 + [True] * 2 + [False]
+        assert await client.script_exists(limiter.script_sha) == [True]
     finally:
         await client.aclose()
