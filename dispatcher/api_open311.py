@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from dispatcher import api_incidents, channels, http, open311, store
 from dispatcher.auth import INTAKE, READ_ALL, Principal, Role
@@ -115,9 +116,20 @@ def _request_json(rt: http.Runtime, incident: Incident, target: Incident | None)
     )
 
 
+async def _form(request: web.Request) -> Any:
+    """The posted form, or BadRequest when it cannot be read: bytes that are not in its
+    charset, an unknown charset, a multipart body without its boundary or with a broken part."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError, RuntimeError, HttpProcessingError) as exc:
+        # (UnicodeDecodeError is a ValueError; aiohttp raises RuntimeError for an unknown
+        # transfer encoding of a part)
+        raise BadRequest(f"the form cannot be read: {exc}") from None
+
+
 @_open311
 async def post_request(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await _form(request)
     params = {k: v for k, v in form.items() if isinstance(v, str)}
     _jurisdiction(request, params)
     who = await _caller(request, params, INTAKE)

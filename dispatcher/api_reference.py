@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any, Literal
 
@@ -36,13 +37,40 @@ class SquadIn(BaseModel):
     ] = []
 
 
+def decode_json(body: bytes, **hooks: Any) -> Any:
+    """``body`` decoded as UTF-8 JSON (CONTRACT: text is UTF-8), or BadRequest."""
+    try:
+        return json.loads(body.decode("utf-8"), **hooks)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except RecursionError:
+        raise BadRequest("the body is not valid JSON: arrays or objects nested too deep") from None
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
 async def read_json(request: web.Request) -> Any:
     """The body decoded as JSON, or BadRequest."""
+    return decode_json(await request.read())
+
+
+def _float(text: str) -> float:
+    return float(text)
+
+
+def _int(text: str) -> int:
+    return int(text)
+
+
+async def read_zone_set(request: web.Request) -> Any:
+    """The body of ``PUT /api/v1/zones`` decoded as JSON, or BadRequest.
+
+    A zone set may be tens of MiB: it is decoded in a worker thread, and with number hooks
+    written in Python, because the C decoder would otherwise hold the GIL for the whole
+    document (a second or more), and every request of the process would wait for it.
+    """
     body = await request.read()
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    return await asyncio.to_thread(decode_json, body, parse_float=_float, parse_int=_int)
 
 
 def squad_json(squad: Squad) -> dict[str, Any]:
@@ -87,7 +115,7 @@ async def put_zones(request: web.Request) -> web.Response:
     who = http.principal(request)
     require_role(who, ADMIN_ONLY, "replace the zones")
     rt = http.runtime(request)
-    collection = await read_json(request)
+    collection = await read_zone_set(request)
     try:
         zones, version = await reference.replace_zones(
             rt.pool, collection, list(rt.ref.squads), who.actor

@@ -43,6 +43,7 @@ from dispatcher.auth import may_subscribe
 from dispatcher.clocks import WorkingCalendar
 from dispatcher.deadlines import Rules
 from dispatcher.errors import (
+    BadRequest,
     DispatchError,
     NotFound,
     PayloadTooLarge,
@@ -113,6 +114,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         status = 413
         return error_response(PayloadTooLarge("the body is larger than 1 MiB"))
+    except web.RequestPayloadError as exc:
+        # the body does not follow its Content-Encoding (or its chunking): the HTTP parser
+        # lost its place in the stream, so the connection cannot carry another request
+        status = 400
+        reason = getattr(exc.__cause__, "message", None) or "malformed"
+        response = error_response(BadRequest(f"the body cannot be read: {reason}"))
+        response.force_close()
+        return response
     except web.HTTPException as exc:
         status = exc.status
         if exc.status < 400:

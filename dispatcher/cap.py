@@ -110,6 +110,8 @@ def _tree(body: bytes) -> ET.Element:
         raise BadRequest(f"XML refused: {exc} (no DTD, entity or external reference)") from None
     except ET.ParseError as exc:
         raise BadRequest(f"the body is not well-formed XML: {exc}") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise BadRequest(f"the body cannot be read as XML: {exc}") from None
     return root
 
 

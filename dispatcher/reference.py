@@ -113,6 +113,20 @@ async def load_zones(conn: store.Connection | store.Pool) -> ZoneIndex:
     return await asyncio.to_thread(_build_index, rows, version)
 
 
+def _rows_of(
+    collection: object, known_squads: Sequence[str]
+) -> tuple[list[Zone], list[str], list[str]]:
+    """Validate a zone set (raises InvalidZones) and encode each zone's extra properties and
+    geometry for INSERT_ZONES."""
+    zones = parse_feature_collection(collection, known_squads)
+    extra = [{k: v for k, v in z.properties.items() if k not in _BASE_PROPERTIES} for z in zones]
+    return (
+        zones,
+        [json.dumps(e, ensure_ascii=False) for e in extra],
+        [json.dumps(z.to_feature()["geometry"]) for z in zones],
+    )
+
+
 async def replace_zones(
     pool: store.Pool, collection: object, known_squads: Sequence[str], loaded_by: str
 ) -> tuple[list[Zone], int]:
@@ -121,9 +135,8 @@ async def replace_zones(
     Raises ``geo.errors.InvalidZones`` naming every bad feature; answers the zones and the
     new version. The caller announces the version so every process rebuilds its index.
     """
-    zones = parse_feature_collection(collection, known_squads)
-    extra = [{k: v for k, v in z.properties.items() if k not in _BASE_PROPERTIES} for z in zones]
-    geometries = [z.to_feature()["geometry"] for z in zones]
+    # seconds of work for a large set: in a worker thread, so that intake goes on meanwhile
+    zones, extra, geometries = await asyncio.to_thread(_rows_of, collection, known_squads)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(LOCK_ZONES)
         await conn.execute(DELETE_ZONES)
@@ -134,8 +147,8 @@ async def replace_zones(
             [ZoneLevel(z.level).value for z in zones],
             [z.parent_id for z in zones],
             [z.squad_id for z in zones],
-            [json.dumps(e, ensure_ascii=False) for e in extra],
-            [json.dumps(g) for g in geometries],
+            extra,
+            geometries,
         )
         version = int(await conn.fetchval(NEW_ZONE_VERSION, loaded_by, len(zones)))
     return zones, version

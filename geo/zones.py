@@ -9,12 +9,14 @@ re-exports the zone values (:mod:`geo.zone`) and the index (:mod:`geo.index`), s
 
 Hostile input is refused, never processed at length: at most :data:`MAX_FEATURES`
 features, :data:`MAX_POSITIONS` positions in all and :data:`MAX_FEATURE_POSITIONS` in one
-feature, and at most :data:`MAX_PROBLEMS` problems listed. Nothing but ``InvalidZones`` is
-raised for bad input.
+feature, and at most :data:`MAX_PROBLEMS` problems listed. Properties must be plain JSON (no
+NaN, no NUL character, at most :data:`MAX_PROPERTY_DEPTH` levels deep), since they are kept
+as given. Nothing but ``InvalidZones`` is raised for bad input.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -48,6 +50,8 @@ MAX_FEATURE_POSITIONS: Final = 200_000
 MAX_PROBLEMS: Final = 1_000
 MAX_ID_LENGTH: Final = 128
 MAX_NAME_LENGTH: Final = 200
+#: how deep objects and arrays may nest in a feature's properties
+MAX_PROPERTY_DEPTH: Final = 32
 
 _LEVEL_VALUES: Final = frozenset(level.value for level in ZoneLevel)
 _LEVELS: Final = ", ".join(level.value for level in ZoneLevel)
@@ -100,6 +104,8 @@ def _reference(value: object, what: str) -> str | None:
         return str(value)
     if not value:
         raise _Refused(f"{what} is empty")
+    if "\x00" in value:
+        raise _Refused(f"{what} contains the NUL character (U+0000)")
     if len(value) > MAX_ID_LENGTH:
         raise _Refused(f"{what} is longer than {MAX_ID_LENGTH} characters")
     return value
@@ -138,6 +144,28 @@ def _level(properties: Mapping[str, Any]) -> ZoneLevel:
     return ZoneLevel(level)
 
 
+def _plain(properties: Mapping[str, Any]) -> None:
+    """Refuse what JSON cannot say and a database cannot keep, anywhere in the properties:
+    NaN or infinite numbers (Python's decoder accepts them), the NUL character, and nesting
+    deeper than :data:`MAX_PROPERTY_DEPTH`. Walked with a stack, not by recursion."""
+    stack: list[tuple[str, object, int]] = [("properties", properties, 0)]
+    while stack:
+        where, value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Refused(f"{where} is {value}, not a finite number")
+        if isinstance(value, str) and "\x00" in value:
+            raise _Refused(f"{where} contains the NUL character (U+0000)")
+        if isinstance(value, dict | list | tuple) and depth > MAX_PROPERTY_DEPTH:
+            raise _Refused(f"{where} is nested more than {MAX_PROPERTY_DEPTH} levels deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in str(key):
+                    raise _Refused(f"{where} has a key with the NUL character (U+0000)")
+                stack.append((f"{where}.{str(key)[:40]}", item, depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{where}[{k}]", item, depth + 1) for k, item in enumerate(value))
+
+
 def _attempt(read: Callable[[], _T], reasons: list[str]) -> _T | None:
     try:
         return read()
@@ -171,6 +199,8 @@ def _read_feature(
     if kind != "Feature":
         shown = short(kind) if isinstance(kind, str) else json_kind(kind)
         reasons.append(f"type is {shown}, expected 'Feature'")
+    if usable:
+        _attempt(lambda: _plain(properties), reasons)
     name = _attempt(lambda: _name(properties), reasons) if usable else None
     level = _attempt(lambda: _level(properties), reasons) if usable else None
     parent_id = _attempt(lambda: _reference(properties.get("parent_id"), "parent_id"), reasons)

@@ -160,7 +160,7 @@ class Endpoint:
     async def _on_text(self, data: str, sub: Subscriber, client: Client) -> None:
         try:
             message = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             sub.put(_error("bad_request", "messages are JSON objects"))
             return
         if not isinstance(message, dict):

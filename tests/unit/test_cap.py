@@ -135,7 +135,16 @@ def test_entities_and_dtds_are_refused_before_anything_expands(body: bytes) -> N
 
 
 @pytest.mark.parametrize(
-    "body", [b"<alert", b"not xml at all", b"", b"<alert xmlns='x'></alrt>", b"\xff\xfe<a/>"]
+    "body",
+    [
+        b"<alert",
+        b"not xml at all",
+        b"",
+        b"<alert xmlns='x'></alrt>",
+        b"\xff\xfe<a/>",
+        alert(info()).replace("遗撒".encode(), b"\xe9\x81"),  # not UTF-8
+        alert(info()).replace(b'encoding="UTF-8"', b'encoding="no-such-encoding"'),
+    ],
 )
 def test_malformed_xml_is_a_400(body: bytes) -> None:
     with pytest.raises(BadRequest):

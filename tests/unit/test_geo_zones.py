@@ -375,6 +375,38 @@ def test_deeply_nested_geometry_is_a_problem_not_a_recursion_error() -> None:
     assert problems[4].reason.startswith("id is array")
 
 
+@pytest.mark.parametrize(
+    ("properties", "reason"),
+    [
+        ({"capacity": math.nan}, "properties.capacity is nan, not a finite number"),
+        ({"x": {"y": [1, {"z": -math.inf}]}}, "properties.x.y[1].z is -inf, not a finite number"),
+        ({"name": "a\x00b"}, "properties.name contains the NUL character (U+0000)"),
+        ({"note": ["ok", "a\x00"]}, "properties.note[1] contains the NUL character (U+0000)"),
+        ({"x": {"k\x00": 1}}, "properties.x has a key with the NUL character (U+0000)"),
+        ({"x": deep_list(32)}, "levels deep"),
+        ({"x": deep_list(100_000)}, "is nested more than 32 levels deep"),
+    ],
+)
+def test_properties_that_json_or_the_database_cannot_keep_are_problems(
+    properties: dict[str, Any], reason: str
+) -> None:
+    good = feature("a", "grid", square(121, 31, 121.1, 31.1))
+    good["properties"].update(properties)
+    (problem,) = problems_of(collection(good))
+    assert problem.id == "a"
+    assert reason in problem.reason
+    good["properties"] = {"name": "a", "level": "grid", "x": {"y": [1.5, deep_list(20)]}}
+    assert parse_feature_collection(collection(good), None)[0].properties["x"]["y"][0] == 1.5
+
+
+def test_a_nul_character_in_an_id_is_a_problem() -> None:
+    zone = feature("a\x00", "grid", square(121, 31, 121.1, 31.1))
+    child = feature("b", "grid", square(121, 31, 121.1, 31.1), parent_id="a\x00")
+    reasons = [p.reason for p in problems_of(collection(zone, child))]
+    assert "id contains the NUL character (U+0000)" in reasons
+    assert "parent_id contains the NUL character (U+0000)" in reasons
+
+
 def test_a_huge_feature_is_refused_quickly() -> None:
     corner = [121.0, 31.0]
     huge = {"type": "Polygon", "coordinates": [[corner] * (MAX_FEATURE_POSITIONS + 1)]}
