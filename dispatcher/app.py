@@ -259,8 +259,15 @@ def add_routes(app: web.Application) -> None:
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.execute("SET TIME ZONE 'UTC'")
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection goes back to the pool with: nothing to undo.
+
+    asyncpg rolls back a transaction left open either way; its default reset would also run
+    ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on every release, a round
+    trip for state this server never leaves on a pooled connection (its advisory locks are
+    transaction-scoped, its settings ``SET LOCAL``, its cursors inside transactions, and it
+    listens through Redis).
+    """
 
 
 async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -270,8 +277,9 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.database_url,
         min_size=2,
         max_size=20,
-        init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
+        server_settings={"timezone": "UTC"},
     )
     assert pool is not None
     redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
