@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from dispatcher.routing import Squad
 from dispatcher.validation import validation_error
 from geo.coords import parse_crs, to_wgs84
 from geo.errors import InvalidCoordinates, InvalidZones
+from geo.index import ZoneIndex
 from geo.zones import feature_collection
 
 ADMIN_ONLY = {Role.ADMIN}
@@ -134,12 +136,27 @@ async def put_zones(request: web.Request) -> web.Response:
     return http.json_response({"version": version, "features": len(zones)})
 
 
+#: each zone index's GeoJSON text, made once (in a worker thread) and shared by every reader:
+#: a city's set is tens of MiB, and every console that opens asks for it
+_ZONE_TEXTS: weakref.WeakKeyDictionary[ZoneIndex, asyncio.Future[bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _zone_text(zones: ZoneIndex, version: int) -> bytes:
+    body = feature_collection(zones.zones)
+    body["version"] = version
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
 async def get_zones(request: web.Request) -> web.Response:
     require_role(http.principal(request), READERS, "read zones")
     ref = http.runtime(request).ref
-    body = feature_collection(ref.zones.zones)
-    body["version"] = ref.zone_version
-    return http.json_response(body)
+    text = _ZONE_TEXTS.get(ref.zones)
+    if text is None:
+        text = asyncio.ensure_future(asyncio.to_thread(_zone_text, ref.zones, ref.zone_version))
+        _ZONE_TEXTS[ref.zones] = text
+    return web.Response(body=await asyncio.shield(text), content_type="application/json")
 
 
 def _coordinate(request: web.Request, name: str) -> float:

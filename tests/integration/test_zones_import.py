@@ -69,6 +69,8 @@ async def test_an_import_replaces_the_zones_on_every_process(
     first = await prepared(api_factory)
     second = await api_factory()
     assert (await matched(second, *WEST))["squad_id"] == "sq-west"
+    _, before = await first.call("GET", "/api/v1/zones", expect=200)  # its text is kept
+    assert before["version"] == 1
     path = boundaries.write(tmp_path, "district.gpkg", crs=4549)
     code, out = await run_cli(capsys, str(path))
     assert code == 0, out
