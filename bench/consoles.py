@@ -67,6 +67,28 @@ def frame(opcode: int, payload: bytes) -> bytes:
     return header + mask + masked
 
 
+def split_frames(buffer: bytearray | bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """The whole unmasked RFC 6455 frames at the start of ``buffer``, as (first byte, payload
+    start, payload end) each, and where the bytes of the frame not yet complete begin."""
+    frames: list[tuple[int, int, int]] = []
+    pos, size = 0, len(buffer)
+    while size - pos >= 2:
+        length, start = buffer[pos + 1] & 0x7F, pos + 2
+        if length == 126:
+            if size - pos < 4:
+                break
+            length, start = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), pos + 4
+        elif length == 127:
+            if size - pos < 10:
+                break
+            length, start = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), pos + 10
+        if size - start < length:
+            break
+        frames.append((buffer[pos], start, start + length))
+        pos = start + length
+    return frames, pos
+
+
 class Console(asyncio.Protocol):
     """One console: connects to ``/ws``, subscribes to ``topics``, records incident events."""
 
@@ -126,28 +148,10 @@ class Console(asyncio.Protocol):
             self._on_handshake(head)
             if not self._upgraded:
                 return
-        pos = 0
-        size = len(buffer)
-        while size - pos >= 2:
-            first, second = buffer[pos], buffer[pos + 1]
-            length = second & 0x7F
-            start = pos + 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = int.from_bytes(buffer[pos + 2 : pos + 4], "big")
-                start = pos + 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
-                start = pos + 10
-            if size - start < length:
-                break
-            payload = bytes(buffer[start : start + length])
-            pos = start + length
-            self._on_frame(first, payload, now)
-        del buffer[:pos]
+        frames, rest = split_frames(buffer)
+        for first, start, end in frames:
+            self._on_frame(first, bytes(buffer[start:end]), now)
+        del buffer[:rest]
 
     # -- WebSocket --
 

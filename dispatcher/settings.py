@@ -116,7 +116,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"DISPATCH_TZ={tz!r} is not a known time zone") from exc
-    port = _number(env, "DISPATCH_PORT", 8080)
+    port = _number(env, "DISPATCH_PORT", 8080.0)
     if not port.is_integer() or not 0 <= port <= 65535:
         raise ConfigError(f"DISPATCH_PORT={env.get('DISPATCH_PORT')!r} is not a port number")
     return Settings(
@@ -146,4 +146,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         load_penalty_m=_number(env, "DISPATCH_LOAD_PENALTY_M", 300.0),
         unit_moved_interval_s=_number(env, "DISPATCH_UNIT_MOVED_INTERVAL_S", 2.0),
         unit_moved_max_per_s=_number(env, "DISPATCH_UNIT_MOVED_MAX_PER_S", 200.0),
+        ws_queue_size=int(_at_least_one(env, "DISPATCH_WS_QUEUE_SIZE", 2048)),
+        ws_heartbeat_s=_at_least_one(env, "DISPATCH_WS_HEARTBEAT_S", 20.0),
     )
+
+
+def _at_least_one(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if not value >= 1:
+        raise ConfigError(f"{name}={env.get(name)!r} must be at least 1")
+    return value

@@ -55,6 +55,20 @@ def _error(code: str, message: str) -> str:
     return json.dumps({"type": "error", "code": code, "message": message})
 
 
+async def _replay(sub: Subscriber, frame: bytes, writer: asyncio.Task[None]) -> bool:
+    """Queue a replayed frame, waiting for room (a replay waits for the writer, it never drops);
+    answer False, having queued nothing, if the writer ended first (the connection closed)."""
+    if not sub.queue.full():
+        sub.queue.put_nowait(frame)
+        return True
+    put = asyncio.ensure_future(sub.queue.put(frame))
+    try:
+        await asyncio.wait((put, writer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        put.cancel()  # nothing if it is done; else it must not outlive the connection
+    return put.done() and not put.cancelled()
+
+
 class Endpoint:
     """Serves WebSocket connections against one hub."""
 
@@ -111,7 +125,7 @@ class Endpoint:
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
-                    await self._on_text(msg.data, sub, client)
+                    await self._on_text(msg.data, sub, client, writer)
                 elif msg.type is WSMsgType.BINARY:
                     sub.put(_error("bad_request", "send JSON text frames"))
                 elif msg.type is WSMsgType.ERROR:
@@ -157,7 +171,9 @@ class Endpoint:
         if not transport.is_closing():
             transport.abort()  # type: ignore[attr-defined]
 
-    async def _on_text(self, data: str, sub: Subscriber, client: Client) -> None:
+    async def _on_text(
+        self, data: str, sub: Subscriber, client: Client, writer: asyncio.Task[None]
+    ) -> None:
         try:
             message = json.loads(data)
         except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
@@ -168,7 +184,7 @@ class Endpoint:
             return
         kind = message.get("type")
         if kind == "subscribe":
-            await self._subscribe(message, sub, client)
+            await self._subscribe(message, sub, client, writer)
         elif kind == "ping":
             sub.put(json.dumps({"type": "pong", "seq": self._hub.last_seq}))
         elif client.on_message is not None:
@@ -178,7 +194,9 @@ class Endpoint:
         else:
             sub.put(_error("bad_request", f"unknown message type {kind!r}"))
 
-    async def _subscribe(self, message: dict[str, Any], sub: Subscriber, client: Client) -> None:
+    async def _subscribe(
+        self, message: dict[str, Any], sub: Subscriber, client: Client, writer: asyncio.Task[None]
+    ) -> None:
         topics = message.get("topics")
         since = message.get("since")
         if (
@@ -214,7 +232,8 @@ class Endpoint:
         while after < upto and not sub.dropped:
             page = await self._read_topics(after, upto, topics, self._page)
             for envelope in page:
-                await sub.queue.put(envelope.frame)  # replay waits for the writer, never drops
+                if not await _replay(sub, envelope.frame, writer):
+                    return  # the connection is gone: its handler must end, not wait here
             if len(page) < self._page:
                 break
             after = page[-1].seq
