@@ -187,8 +187,12 @@ async def read_range(
     topics: Sequence[str] | None = None,
     limit: int = 1000,
 ) -> list[Envelope]:
-    """Events with ``after < seq <= upto`` (of ``topics`` if given), in order, ``limit`` at most."""
-    if topics is None or "all" in topics:
+    """Events with ``after < seq <= upto`` (of ``topics`` if given), in order, ``limit`` at most.
+
+    With ``topics``, exactly the events a live subscriber of them gets: ``all`` is a topic like
+    the others (an event for a squad only, ``dispatch.assigned``, does not carry it).
+    """
+    if topics is None:
         rows = await conn.fetch(SELECT_RANGE_ALL, after, upto, limit)
     else:
         rows = await conn.fetch(SELECT_RANGE_TOPICS, after, upto, limit, list(topics))

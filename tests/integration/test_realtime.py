@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.support import ADMIN, Api, console
+from tests.integration.support import ADMIN, WEST, Api, console
 
 
 async def test_health_ready_and_metrics(api: Api) -> None:
@@ -135,3 +135,29 @@ async def test_a_console_that_never_reads_is_dropped_and_others_keep_up(
     client = aioredis.from_url(redis_url)
     assert await client.ping()
     await client.aclose()
+
+
+async def test_a_replay_carries_what_the_live_stream_carried_for_the_same_topics(api: Api) -> None:
+    await api.load_town()
+    device = await api.token("device")
+    async with console(api) as live_all, console(api) as live_squad:
+        await live_all.subscribe(["all"])
+        await live_squad.subscribe(["squad:sq-west"])
+        for n in range(3):  # dispatched at once: incident.created, then dispatch.assigned
+            status, _ = await api.report(device, external_id=f"replay-{n}", lon=WEST[0] + 0.005 * n)
+            assert status == 201
+        await live_squad.until(lambda m: len(live_squad.events) == 6)
+        await live_all.until(lambda m: len(live_all.events) == 3)
+        for screen, topics in ((live_all, ["all"]), (live_squad, ["squad:sq-west"])):
+            async with console(api) as late:
+                await late.subscribe(topics, since=0)
+                await late.until(
+                    lambda m, late=late, screen=screen: len(late.events) == len(screen.events)
+                )
+                with pytest.raises(asyncio.TimeoutError):
+                    await late.next(0.3)  # and nothing more
+                assert [(e["seq"], e["type"]) for e in late.events] == [
+                    (e["seq"], e["type"]) for e in screen.events
+                ]
+    assert {e["type"] for e in live_all.events} == {"incident.created"}
+    assert {e["type"] for e in live_squad.events} == {"incident.created", "dispatch.assigned"}
