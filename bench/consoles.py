@@ -29,6 +29,7 @@ import secrets
 import time
 import zlib
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -278,6 +279,18 @@ class ConsoleSpec:
     topics: tuple[str, ...] = ("all",)
 
 
+def serve_pipe(conn: Any, work: Coroutine[Any, Any, None]) -> None:
+    """Run a child process's ``work`` to its end; a failure is sent to the parent over ``conn``
+    as ``("error", text)`` (and raised); the pipe is closed either way."""
+    try:
+        asyncio.run(work)
+    except BaseException as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        conn.close()
+
+
 def console_worker(conn: Any, spec: ConsoleSpec) -> None:
     """Run ``spec.count`` consoles in this process, steered over the pipe ``conn``.
 
@@ -285,13 +298,7 @@ def console_worker(conn: Any, spec: ConsoleSpec) -> None:
     gives the consoles up to ``drain_s`` seconds to receive every id, closes them and sends
     ``("done", [ConsoleReport, ...])``. Any failure is sent as ``("error", text)``.
     """
-    try:
-        asyncio.run(_console_worker(conn, spec))
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise
-    finally:
-        conn.close()
+    serve_pipe(conn, _console_worker(conn, spec))
 
 
 async def _console_worker(conn: Any, spec: ConsoleSpec) -> None:

@@ -218,13 +218,7 @@ class ConsoleFleet:
 def console_worker(conn: Any, spec: ConsoleSpec) -> None:
     """Run ``spec.count`` consoles; answer ``report`` with :meth:`ConsoleFleet.report`, stop
     on ``stop`` (with a last report). Failures are sent as ``("error", text)``."""
-    try:
-        asyncio.run(_console_worker(conn, spec))
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise
-    finally:
-        conn.close()
+    consoles.serve_pipe(conn, _console_worker(conn, spec))
 
 
 async def _console_worker(conn: Any, spec: ConsoleSpec) -> None:
@@ -423,13 +417,7 @@ class Loader:
 
 def load_worker(conn: Any, spec: LoadSpec) -> None:
     """Run the load until ``stop``; answer each ``report`` with a :class:`Load`."""
-    try:
-        asyncio.run(_load_worker(conn, spec))
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise
-    finally:
-        conn.close()
+    consoles.serve_pipe(conn, _load_worker(conn, spec))
 
 
 async def _load_worker(conn: Any, spec: LoadSpec) -> None:

@@ -337,26 +337,17 @@ def detach(
         extra={**target.extra, "merged_ids": merged_ids},
     )
     detail = {"unmerged": record.id, "from": target.id, "reason": reason}
-    events = (
+    events = tuple(
         Event(
             type=EventType.INCIDENT_UPDATED,
-            incident=restored,
+            incident=changed,
             at=now,
             actor=actor,
             actor_role=actor_role,
             action="unmerge",
-            state_before=State.MERGED,
+            state_before=before,
             detail=detail,
-        ),
-        Event(
-            type=EventType.INCIDENT_UPDATED,
-            incident=shrunk,
-            at=now,
-            actor=actor,
-            actor_role=actor_role,
-            action="unmerge",
-            state_before=target.state,
-            detail=detail,
-        ),
+        )
+        for changed, before in ((restored, State.MERGED), (shrunk, target.state))
     )
     return Attachment(restored, shrunk, events)
