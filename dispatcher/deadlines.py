@@ -10,13 +10,13 @@ state is kept in the incident's ``extra`` and every instant is given by the call
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
 from dispatcher.clocks import ClockKind, Colour, Pause, WorkingCalendar, colour
-from dispatcher.incidents import Incident, State, format_time, parse_time
+from dispatcher.incidents import Incident, State, evolve, format_time, parse_time
 
 
 class Stage(StrEnum):
@@ -170,7 +170,7 @@ def with_clock(incident: Incident, clock: CaseClock, rules: Rules, now: datetime
     extra["colour"] = clock.colour(rules, now).value
     if extra["colour"] == Colour.GREEN.value:
         extra.pop("case_alerted", None)  # e.g. an extension gave time back: warn again later
-    return replace(incident, extra=extra, deadline=clock.deadline(rules.calendar, now))
+    return evolve(incident, extra=extra, deadline=clock.deadline(rules.calendar, now))
 
 
 def start_case_clock(
@@ -187,7 +187,7 @@ def stage_since(incident: Incident) -> datetime:
 
 def enter_stage(incident: Incident, now: datetime) -> Incident:
     """Note when the incident entered its current state's stage."""
-    return replace(incident, extra={**incident.extra, "stage_since": now.isoformat()})
+    return evolve(incident, extra={**incident.extra, "stage_since": now.isoformat()})
 
 
 def stage_deadline(incident: Incident, rules: Rules) -> datetime | None:

@@ -31,7 +31,7 @@ from dispatcher.categories import Category
 from dispatcher.deadlines import enter_stage
 from dispatcher.errors import InvalidTransition
 from dispatcher.events import Event, EventType
-from dispatcher.incidents import Incident, State
+from dispatcher.incidents import Incident, State, evolve
 from geo.distance import distance_m
 
 #: same-category reports up to this many radii away are offered as possible duplicates
@@ -164,7 +164,7 @@ def with_near_misses(incident: Incident, near: tuple[NearMiss, ...]) -> Incident
     """The incident with its possible duplicates noted for the operator (none: unchanged)."""
     if not near:
         return incident
-    return replace(
+    return evolve(
         incident,
         extra={**incident.extra, "possible_duplicates": [n.to_json() for n in near]},
     )

@@ -6,13 +6,13 @@ appends them (``seq`` order is commit order) and only then are they published (C
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from dispatcher import jsontext
 from dispatcher.incidents import Incident, State, format_time
 
 
@@ -56,7 +56,7 @@ class Event:
 
     def to_json(self, seq: int, tz: tzinfo) -> str:
         """The event as sent on the WebSocket and kept in ``history.event``."""
-        return json.dumps(self.body(seq, tz), ensure_ascii=False, separators=(",", ":"))
+        return jsontext.compact(self.body(seq, tz))
 
     def body(self, seq: int, tz: tzinfo) -> dict[str, Any]:
         """The event as a JSON object."""

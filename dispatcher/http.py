@@ -7,7 +7,6 @@ Handlers reach the runtime with :func:`runtime` and the authenticated caller wit
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -16,7 +15,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from dispatcher import journal, reference
+from dispatcher import journal, jsontext, reference
 from dispatcher.auth import Principal
 from dispatcher.errors import DispatchError, Unauthorized
 from dispatcher.guard import AuthGuard
@@ -104,8 +103,13 @@ def principal(request: web.Request) -> Principal:
 def json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    text = json.dumps(data, ensure_ascii=False, default=str)
-    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+    return web.Response(
+        body=jsontext.loose_bytes(data),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
 
 
 def error_response(error: DispatchError) -> web.Response:

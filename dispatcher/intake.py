@@ -9,7 +9,7 @@ caller stores them (in one transaction) and only then answers the client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ from dispatcher.incidents import (
     Incident,
     Source,
     State,
+    evolve,
 )
 from dispatcher.lifecycle import dispatch as lifecycle_dispatch
 from dispatcher.lifecycle import register as lifecycle_register
@@ -164,7 +165,7 @@ def promote(
     if target.state is not State.REPORTED or not admission.auto:
         return target, ()
     admitted, steps = admit(target, admission, now)
-    admitted = replace(admitted, updated_at=now, version=target.version + 1)
+    admitted = evolve(admitted, updated_at=now, version=target.version + 1)
     actor = admission.actor
     events = [
         Event(

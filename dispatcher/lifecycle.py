@@ -40,7 +40,7 @@ from dispatcher.deadlines import (
 )
 from dispatcher.errors import Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.events import Event, EventType
-from dispatcher.incidents import FINAL_STATES, Incident, State
+from dispatcher.incidents import FINAL_STATES, Incident, State, evolve
 from dispatcher.validation import Clean, validation_error
 
 
@@ -225,7 +225,7 @@ def _amount(cmd: ActionIn, clock_kind: ClockKind) -> timedelta:
 
 def register(incident: Incident, category: Category, rules: Rules, now: datetime) -> Incident:
     """立案: the incident becomes a case and its case clock starts."""
-    registered = replace(incident, state=State.REGISTERED, registered_at=now)
+    registered = evolve(incident, state=State.REGISTERED, registered_at=now)
     clocked = start_case_clock(
         registered, ClockKind(category.clock), category.limit_timedelta, rules, now
     )
@@ -240,7 +240,7 @@ def dispatch(
     now: datetime,
 ) -> Incident:
     """派遣: hand the case to a squad (and support squads for a joint dispatch)."""
-    dispatched = replace(
+    dispatched = evolve(
         incident,
         state=State.DISPATCHED,
         squad_id=squad_id,

@@ -34,6 +34,7 @@ PURE_CORE = [
     "errors",
     "validation",
     "ids",
+    "jsontext",
 ]
 NETWORK = {"aiohttp", "asyncpg", "redis"}
 
@@ -46,6 +47,8 @@ def imports(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            if node.module in ("dispatcher", "geo", "realtime"):  # from dispatcher import store
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 
 
