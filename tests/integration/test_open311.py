@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,10 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from dispatcher import journal, store
+from dispatcher.events import Event, EventType
+from dispatcher.ids import IncidentId
+from dispatcher.incidents import Incident, Source, State
 from tests.integration.support import WEST, Api
 
 JURISDICTION = "huangpu.sh.gov.cn"
@@ -233,3 +238,64 @@ async def test_without_a_callback_url_updates_wait_in_the_outbox(
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 1
     finally:
         await conn.close()
+
+
+async def test_one_statement_of_many_changes_owes_each_work_order_its_updates_in_order(
+    database_url: str,
+) -> None:
+    """Intake appends a whole batch's events in one statement: the outbox trigger (once per
+    statement) must still owe each hotline work order every state change of its own and of
+    the incident it was merged into, nothing for other changes, in ``seq`` order."""
+    now = datetime.now(UTC)
+
+    def incident(iid: str, source: Source, **more: Any) -> Incident:
+        return Incident(
+            id=IncidentId(iid),
+            source=source,
+            external_id=f"ext-{iid}",
+            category="0101",
+            state=State.REPORTED,
+            priority="normal",
+            lon=WEST[0],
+            lat=WEST[1],
+            received_at=now,
+            updated_at=now,
+            **more,
+        )
+
+    a, b, c = (incident(i, Source.HOTLINE) for i in ("A", "B", "C"))
+    camera = incident("E", Source.CAMERA)
+    merged = replace(
+        incident("D", Source.HOTLINE), state=State.MERGED, duplicate_of=IncidentId("E")
+    )
+    registered = replace(a, state=State.REGISTERED)
+
+    def event(kind: EventType, after: Incident, before: State | None) -> Event:
+        return Event(kind, after, now, "tester", "operator", "act", before)
+
+    events = [
+        event(EventType.INCIDENT_CREATED, a, None),  # owed to A
+        event(EventType.INCIDENT_UPDATED, camera, State.REPORTED),  # no state change: none
+        event(EventType.INCIDENT_UPDATED, replace(camera, state=State.CLOSED), State.REPORTED),
+        event(EventType.INCIDENT_UPDATED, registered, State.REPORTED),  # owed to A
+        event(EventType.DISPATCH_ASSIGNED, replace(b, state=State.DISPATCHED), State.REPORTED),
+        event(EventType.INCIDENT_UPDATED, replace(c, state=State.CLOSED), State.REPORTED),
+    ]
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await store.insert_incidents(
+                conn, [store.encode_doc(i, UTC) for i in (a, b, c, camera, merged)]
+            )
+            stored = await journal.append(conn, events, UTC)
+        seqs = [e.seq for e in stored]
+        rows = await conn.fetch("SELECT incident_id, seq FROM outbox ORDER BY id")
+    finally:
+        await conn.close()
+    # the camera's closing is owed to D, merged into it; B's dispatch.assigned to nobody
+    assert [(r["incident_id"], r["seq"]) for r in rows] == [
+        ("A", seqs[0]),
+        ("D", seqs[2]),
+        ("A", seqs[3]),
+        ("C", seqs[5]),
+    ]
