@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -35,8 +35,13 @@ def _canonical(values: Any) -> str:
     return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def digest(
-    prev: bytes,
+def digest(prev: bytes, **entry: Any) -> bytes:
+    """The hash of one history entry chained to ``prev`` (the previous entry's hash);
+    ``entry`` names the values :func:`text` takes."""
+    return hashlib.sha256(prev + text(**entry).encode("utf-8")).digest()
+
+
+def text(
     *,
     seq: int,
     incident_id: str,
@@ -49,8 +54,8 @@ def digest(
     state_after: str | None,
     detail: Any,
     event: Any,
-) -> bytes:
-    """The hash of one history entry chained to ``prev`` (the previous entry's hash)."""
+) -> str:
+    """The canonical text of one history entry, the text its hash is taken of."""
     values = [
         seq,
         incident_id,
@@ -70,7 +75,25 @@ def digest(
         # gives it back as a plain integer: write such values as integers on both sides.
         # Smaller floats round-trip exactly, so the walk is needed only in this rare case.
         canonical = _canonical(_normal(values))
-    return hashlib.sha256(prev + canonical.encode("utf-8")).digest()
+    return canonical
+
+
+def around_seq(*, event: dict[str, Any], **entry: Any) -> tuple[str, str]:
+    """The canonical text of an entry whose ``seq`` is not known yet, as (middle, tail).
+
+    For any seq S, :func:`text` is ``"[" + S + "," + middle + S + tail`` (S in decimal):
+    the seq is the first value, and the event's ``"seq"`` key is the last but one of its
+    object (only ``"type"`` sorts after it), which ends the text. So the database can hash
+    an entry under the history lock, where its seq is taken (``history_append``, migration
+    0008). ``entry`` names the other values :func:`text` takes; ``event`` is the event body,
+    with ``seq`` and ``type`` among its keys as :meth:`dispatcher.events.Event.body` makes it.
+    """
+    whole = text(seq=0, event={**event, "seq": 0}, **entry)
+    tail = ',"type":' + _canonical(event["type"]) + "}]"
+    end = '"seq":0' + tail
+    if not whole.startswith("[0,") or not whole.endswith(end):
+        raise ValueError("an event body's last keys are seq and type")
+    return whole[3 : -len(end)] + '"seq":', tail
 
 
 @dataclass(frozen=True)
@@ -122,13 +145,3 @@ async def verify(rows: AsyncIterable[Any]) -> tuple[int, Finding | None]:
             return checked, Finding(seq, "altered", f"entry {seq} was altered after it was written")
         expected_prev = bytes(row["hash"])
     return checked, None
-
-
-def chain(prev: bytes, entries: Sequence[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    """(prev_hash, hash) of each new entry, in order, continuing from ``prev``."""
-    links = []
-    for entry in entries:
-        h = digest(prev, **entry)
-        links.append((prev, h))
-        prev = h
-    return links

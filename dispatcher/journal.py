@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from dispatcher import audit, store
+from dispatcher import audit, jsontext, store
 from dispatcher.events import Event
 from dispatcher.ids import IncidentId
 from dispatcher.incidents import Incident
@@ -33,43 +32,39 @@ log = logging.getLogger(__name__)
 
 
 async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) -> list[Envelope]:
-    """Number, chain and insert ``events``; the caller commits right after."""
+    """Number, chain and insert ``events``; the caller commits right after.
+
+    Everything is made before the history lock is taken, in one call with the insert
+    (``history_append``): each entry's canonical text around its seq, which the database
+    hashes onto the chain once it has numbered the entry, and each event's text after its
+    seq, which leads the text stored and sent.
+    """
     if not events:
         return []
-    # What does not depend on the seqs is made before the lock, which other appenders wait for.
     bodies = [e.body(0, tz) for e in events]
     # a detail is stored as its JSON text, and hashed as what that text reads back as
-    detail_texts = [json.dumps(dict(e.detail), ensure_ascii=False, default=str) for e in events]
-    details = [json.loads(text) for text in detail_texts]
-    topics = [json.dumps(list(e.topics), ensure_ascii=False) for e in events]
-    row = await conn.fetchrow(store.LOCK_HISTORY_HEAD_AND_SEQS, len(events))
-    assert row is not None
-    seqs: list[int] = list(row["seqs"])
-    for seq, body in zip(seqs, bodies, strict=True):
-        body["seq"] = seq  # the first key already: its place in the text does not move
-    links = audit.chain(
-        bytes(row["head"]) if row["head"] is not None else audit.GENESIS,
-        [
-            {
-                "seq": seq,
-                "incident_id": e.incident.id,
-                "type": e.type.value,
-                "action": e.action,
-                "actor": e.actor,
-                "actor_role": e.actor_role,
-                "at": e.at,
-                "state_before": e.state_before.value if e.state_before else None,
-                "state_after": e.state_after.value,
-                "detail": detail,
-                "event": body,
-            }
-            for seq, e, detail, body in zip(seqs, events, details, bodies, strict=True)
-        ],
-    )
-    raws = [json.dumps(b, ensure_ascii=False, separators=(",", ":")) for b in bodies]
-    await conn.execute(
-        store.INSERT_HISTORY,
-        seqs,
+    detail_texts = [jsontext.loose(dict(e.detail)) for e in events]
+    parts = [
+        audit.around_seq(
+            incident_id=e.incident.id,
+            type=e.type.value,
+            action=e.action,
+            actor=e.actor,
+            actor_role=e.actor_role,
+            at=e.at,
+            state_before=e.state_before.value if e.state_before else None,
+            state_after=e.state_after.value,
+            detail=jsontext.read(detail),
+            event=body,
+        )
+        for e, detail, body in zip(events, detail_texts, bodies, strict=True)
+    ]
+    rests = []
+    for body in bodies:
+        del body["seq"]
+        rests.append(jsontext.compact(body)[1:])  # what follows '{"seq":N,'
+    seqs: list[int] = await conn.fetchval(
+        store.APPEND_HISTORY,
         [e.incident.id for e in events],
         [e.type.value for e in events],
         [e.action for e in events],
@@ -79,12 +74,15 @@ async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) ->
         [e.state_before.value if e.state_before else None for e in events],
         [e.state_after.value for e in events],
         detail_texts,
-        topics,
-        raws,
-        [p for p, _ in links],
-        [h for _, h in links],
+        [jsontext.compact(e.topics) for e in events],
+        rests,
+        [middle for middle, _ in parts],
+        [tail for _, tail in parts],
     )
-    return [Envelope(seq, e.topics, raw) for seq, e, raw in zip(seqs, events, raws, strict=True)]
+    return [
+        Envelope(seq, e.topics, f'{{"seq":{seq},{rest}')
+        for seq, e, rest in zip(seqs, events, rests, strict=True)
+    ]
 
 
 def incident_id(number: int, now: datetime, tz: tzinfo) -> IncidentId:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import asyncpg
 
+from dispatcher import jsontext
 from dispatcher.incidents import Incident
 from realtime.hub import Envelope
 
@@ -58,11 +59,11 @@ NEXT_INCIDENT_NUMBERS: Final = "SELECT nextval('incident_no') FROM generate_seri
 
 
 def encode_doc(incident: Incident, tz: Any) -> str:
-    return json.dumps(incident.to_doc(tz), ensure_ascii=False, separators=(",", ":"))
+    return jsontext.compact(incident.to_doc(tz))
 
 
 def decode_doc(text: str) -> Incident:
-    return Incident.from_doc(json.loads(text))
+    return Incident.from_doc(jsontext.read(text))
 
 
 async def next_incident_numbers(conn: Connection, count: int) -> list[int]:
@@ -149,20 +150,10 @@ async def list_incidents(pool: Pool, f: IncidentFilter) -> list[str]:
 
 # -- history ---------------------------------------------------------------------------
 
-#: the history lock (``0x68697374``, "hist", taken inside the function), then the hash of the
-#: last entry and the seqs of ``$1`` new ones (migration 0006 says why it is one function)
-LOCK_HISTORY_HEAD_AND_SEQS: Final = "SELECT head, seqs FROM history_lock_head($1)"
-INSERT_HISTORY: Final = """
-INSERT INTO history (seq, incident_id, type, action, actor, actor_role, at, state_before,
-                     state_after, detail, topics, event, prev_hash, hash)
-SELECT e.seq, e.incident_id, e.type, e.action, e.actor, e.actor_role, e.at, e.state_before,
-       e.state_after, e.detail, ARRAY(SELECT jsonb_array_elements_text(e.topics)), e.event,
-       e.prev_hash, e.hash
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
-            $13::bytea[], $14::bytea[])
-     AS e(seq, incident_id, type, action, actor, actor_role, at, state_before, state_after,
-          detail, topics, event, prev_hash, hash)"""
+#: take the history lock, number, hash onto the chain and insert (migration 0008); answers
+#: the seqs
+APPEND_HISTORY: Final = """
+SELECT history_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"""
 SELECT_HISTORY_OF: Final = """
 SELECT seq, type, action, actor, actor_role, at, state_before, state_after, detail
 FROM history WHERE incident_id = $1 ORDER BY seq"""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dispatcher.audit import digest
+from dispatcher.audit import around_seq, digest
+from dispatcher.audit import text as audit_text
 from dispatcher.auth import Principal, Role
 from dispatcher.categories import Category, Priority
 from dispatcher.clocks import WorkingCalendar
@@ -345,3 +349,66 @@ def test_the_audit_digest_survives_jsonb_round_trips_of_numbers() -> None:
     assert digest(b"", **common, detail={"n": [5.0]}, event={}) != digest(
         b"", **common, detail={"n": [6.0]}, event={}
     )
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    seq=st.integers(1, 10**15),
+    detail=st.dictionaries(st.text(max_size=6), _JSON, max_size=4),
+    incident=st.dictionaries(st.text(max_size=6), _JSON, max_size=4),
+    action=st.none() | st.text(max_size=10),
+    prev=st.binary(min_size=32, max_size=32),
+)
+def test_the_text_around_a_seq_is_the_text_digest_hashes(
+    seq: int, detail: dict[str, Any], incident: dict[str, Any], action: str | None, prev: bytes
+) -> None:
+    """The database hashes '[' || seq || ',' || middle || seq || tail (history_append): for
+    every seq that must be the text ``digest`` hashes when the chain is checked."""
+    entry = {
+        "incident_id": "20261124000001",
+        "type": "incident.updated",
+        "action": action,
+        "actor": "tok-1",
+        "actor_role": "operator",
+        "at": datetime(2026, 11, 24, 1, 2, 3, 4000, tzinfo=UTC),
+        "state_before": "reported",
+        "state_after": "registered",
+        "detail": detail,
+    }
+    event = {"seq": 0, "type": "incident.updated", "at": "x", "incident": incident}
+    if action is not None:
+        event |= {"action": action, "actor": "tok-1", "detail": detail}
+    middle, tail = around_seq(event=event, **entry)
+    text = f"[{seq},{middle}{seq}{tail}"
+    assert text == audit_text(seq=seq, event={**event, "seq": seq}, **entry)
+    assert hashlib.sha256(prev + text.encode()).digest() == digest(
+        prev, seq=seq, event={**event, "seq": seq}, **entry
+    )
+
+
+def test_an_event_body_whose_last_keys_are_not_seq_and_type_is_refused() -> None:
+    entry = {
+        "incident_id": "I",
+        "type": "t",
+        "action": None,
+        "actor": "a",
+        "actor_role": None,
+        "at": datetime(2026, 11, 24, tzinfo=UTC),
+        "state_before": None,
+        "state_after": "closed",
+        "detail": {},
+    }
+    with pytest.raises(ValueError, match="seq and type"):
+        around_seq(event={"seq": 0, "type": "t", "zone": "z"}, **entry)
