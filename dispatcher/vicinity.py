@@ -7,6 +7,8 @@ inserting, on the batch's connection:
    in ascending order so that two batches never wait on each other in a circle);
 2. it reads the open incidents and the recent complaints around the reports (a GiST index on
    the point of open incidents, another on complaints, both from ``0003_channels.sql``);
+   1 and 2 are one call, ``intake_vicinity`` (migration 0009), whose statements each see
+   what committed before they began;
 3. :func:`dispatcher.collation.collate` decides (pure);
 4. it locks the stored incidents that changed (``FOR UPDATE``, in id order), re-deciding if
    an action changed one meanwhile, writes them, re-arms their timers and opens supervision.
@@ -38,28 +40,15 @@ log = logging.getLogger(__name__)
 
 #: the first key of intake's place locks (``pg_advisory_xact_lock(int, int)``): "dedu"
 LOCK_SPACE: Final = 0x64656475
-#: one statement for all of a batch's keys: the rows of ``unnest`` come, and lock, in the
-#: order of the array (sorted by the caller)
-LOCK_PLACES: Final = """
-SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k"""
-# The predicate repeats the partial index's, so that the planner may use it.
-OPEN_NEAR: Final = """
-SELECT DISTINCT ON (i.id) i.doc FROM incidents i
-JOIN unnest($1::float8[], $2::float8[], $3::float8[], $4::float8[]) AS b(x0, y0, x1, y1)
-  ON point(i.lon, i.lat) <@ box(point(b.x0, b.y0), point(b.x1, b.y1))
-WHERE i.state NOT IN ('closed', 'rejected', 'merged')"""
-COMPLAINTS_NEAR: Final = """
-SELECT DISTINCT ON (i.id) i.id, i.category, i.lon, i.lat, i.received_at FROM incidents i
-JOIN unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
-     AS b(category, x0, y0, x1, y1)
-  ON point(i.lon, i.lat) <@ box(point(b.x0, b.y0), point(b.x1, b.y1))
- AND i.category = b.category
-WHERE i.source IN ('hotline', 'citizen') AND i.received_at >= $6"""
+#: the place locks, then the open incidents and the complaints in the boxes (migration 0009)
+VICINITY: Final = """
+SELECT doc, id, category, lon, lat, received_at
+FROM intake_vicinity($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"""
 LOCK_ROWS: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 #: how often a batch is re-decided when actions keep changing the incidents it joins
 _ATTEMPTS: Final = 5
 
-assert {s.value for s in COMPLAINT_SOURCES} == {"hotline", "citizen"}, "see COMPLAINTS_NEAR"
+assert {s.value for s in COMPLAINT_SOURCES} == {"hotline", "citizen"}, "see migration 0009"
 
 
 def _boxes(
@@ -84,33 +73,31 @@ def _boxes(
     return sorted(keys), near, complaints
 
 
-async def lock_places(conn: store.Connection, keys: Sequence[int]) -> None:
-    """Take the place locks, in the order given (ascending); held until the transaction ends."""
-    if keys:
-        await conn.fetchval(LOCK_PLACES, LOCK_SPACE, list(keys))
-
-
-async def open_near(conn: store.Connection, boxes: Sequence[tuple[float, ...]]) -> list[Incident]:
-    if not boxes:
-        return []
-    columns = list(zip(*boxes, strict=True))
-    rows = await conn.fetch(OPEN_NEAR, *[list(c) for c in columns])
-    return [store.decode_doc(r["doc"]) for r in rows]
-
-
-async def complaints_near(
+async def vicinity(
     conn: store.Connection,
-    boxes: Sequence[tuple[str, float, float, float, float]],
+    keys: Sequence[int],
+    near: Sequence[tuple[float, ...]],
+    complaint_boxes: Sequence[tuple[str, float, float, float, float]],
     since: datetime,
-) -> list[repeats.Complaint]:
-    if not boxes:
-        return []
-    columns = list(zip(*boxes, strict=True))
-    rows = await conn.fetch(COMPLAINTS_NEAR, *[list(c) for c in columns], since)
-    return [
+) -> tuple[list[Incident], list[repeats.Complaint]]:
+    """Take the place locks (``keys``, ascending; held until the transaction ends), then read
+    the open incidents in the boxes ``near`` and the complaints since ``since`` in theirs."""
+    if not keys and not near and not complaint_boxes:
+        return [], []
+    near_columns = [list(c) for c in zip(*near, strict=True)] if near else [[]] * 4
+    complaint_columns = (
+        [list(c) for c in zip(*complaint_boxes, strict=True)] if complaint_boxes else [[]] * 5
+    )
+    rows = await conn.fetch(
+        VICINITY, LOCK_SPACE, list(keys), *near_columns, *complaint_columns, since
+    )
+    nearby = [store.decode_doc(r["doc"]) for r in rows if r["doc"] is not None]
+    complaints = [
         repeats.Complaint(r["id"], r["category"], r["lon"], r["lat"], r["received_at"])
         for r in rows
+        if r["doc"] is None
     ]
+    return nearby, complaints
 
 
 class Collator:
@@ -126,9 +113,9 @@ class Collator:
     ) -> list[IntakePlan]:
         """Collate ``plans``; write the stored incidents that changed; answer what to insert."""
         keys, near_boxes, complaint_boxes = _boxes(plans)
-        await lock_places(conn, keys)
-        nearby = await open_near(conn, near_boxes)
-        complaints = await complaints_near(conn, complaint_boxes, now - self._repeat_rule.window)
+        nearby, complaints = await vicinity(
+            conn, keys, near_boxes, complaint_boxes, now - self._repeat_rule.window
+        )
         for _ in range(_ATTEMPTS):
             result = collation.collate(plans, nearby, complaints, self._repeat_rule, now)
             fresh = await self._lock(conn, result.changed, nearby)
