@@ -42,10 +42,12 @@ GEO_KEY: Final = "dispatch:{units}:geo"
 TIMES_KEY: Final = "dispatch:{units}:at"
 
 # KEYS: geo set, times; ARGV: unit id, lon, lat, time in ms, channel, message.
-# Keeps the position only if it is newer than the one kept; then publishes the message.
+# Keeps the position unless it is older than the one kept; then publishes the message. One of
+# the same millisecond is kept: positions the server stamps (sent without a time) may share
+# one, and the later to arrive is the later fix.
 _RECORD: Final = """
 local kept = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if kept and tonumber(kept) >= tonumber(ARGV[4]) then return 0 end
+if kept and tonumber(kept) > tonumber(ARGV[4]) then return 0 end
 redis.call('GEOADD', KEYS[1], ARGV[2], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
