@@ -95,14 +95,7 @@ class Console(asyncio.Protocol):
 
     def __init__(self, host: str, port: int, token: str, topics: list[str], deflate: bool) -> None:
         loop = asyncio.get_running_loop()
-        self._request = (
-            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Key: {base64.b64encode(secrets.token_bytes(16)).decode()}\r\n"
-            f"Authorization: Bearer {token}\r\n"
-            + ("Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else "")
-            + "\r\n"
-        ).encode()
+        self._request = upgrade_request(host, port, token, deflate=deflate)
         self._subscribe = json.dumps({"type": "subscribe", "topics": topics}).encode()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
@@ -267,6 +260,18 @@ class ConsoleReport:
     @property
     def missing(self) -> int:
         return sum(1 for t in self.arrivals if math.isnan(t))
+
+
+def upgrade_request(host: str, port: int, token: str, *, deflate: bool = False) -> bytes:
+    """The HTTP request that opens a WebSocket on ``/ws`` with a bearer token (RFC 6455 §4.1)."""
+    return (
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {base64.b64encode(secrets.token_bytes(16)).decode()}\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        + ("Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else "")
+        + "\r\n"
+    ).encode()
 
 
 @dataclass(frozen=True)

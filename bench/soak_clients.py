@@ -11,12 +11,10 @@ takes actions on the dispatched incidents and moves units. Both answer their par
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import random
 import re
-import secrets
 import time
 from collections import Counter
 from collections.abc import Coroutine, Iterator
@@ -71,15 +69,8 @@ class SoakConsole(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        key = base64.b64encode(secrets.token_bytes(16)).decode()
         spec = self._owner.spec
-        transport.write(
-            (
-                f"GET /ws HTTP/1.1\r\nHost: {spec.host}:{spec.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}"
-                f"\r\nAuthorization: Bearer {spec.token}\r\n\r\n"
-            ).encode()
-        )
+        transport.write(consoles.upgrade_request(spec.host, spec.port, spec.token))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.subscribed.done():

@@ -20,7 +20,6 @@ follows it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import os
@@ -35,7 +34,7 @@ from typing import Any, Final
 import aiohttp
 import pytest
 
-from bench.consoles import split_frames
+from bench.consoles import split_frames, upgrade_request
 from realtime.ws import HIGH_WATER_BYTES, WRITE_BATCH
 from tests.integration.support import ADMIN, Api, ServeProcess
 
@@ -103,15 +102,6 @@ def many_files() -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def handshake(host: str, port: int) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: Bearer {ADMIN}\r\n\r\n"
-    ).encode()
-
-
 def client_frame(opcode: int, payload: bytes) -> bytes:
     """One final, masked client frame (under 126 bytes: all that these clients send)."""
     mask = os.urandom(4)
@@ -134,7 +124,7 @@ class LightConsole(asyncio.Protocol):
 
     def __init__(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
-        self._request = handshake(host, port)
+        self._request = upgrade_request(host, port, ADMIN)
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._upgraded = False
@@ -202,7 +192,7 @@ async def never_reader(host: str, port: int, since: int | None = None) -> socket
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)
     sock.setblocking(False)
     await loop.sock_connect(sock, (host, port))
-    await loop.sock_sendall(sock, handshake(host, port))
+    await loop.sock_sendall(sock, upgrade_request(host, port, ADMIN))
     seen = b""
     while b"\r\n\r\n" not in seen:
         seen += await loop.sock_recv(sock, 1)
