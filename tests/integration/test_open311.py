@@ -299,3 +299,55 @@ async def test_one_statement_of_many_changes_owes_each_work_order_its_updates_in
         ("A", seqs[3]),
         ("C", seqs[5]),
     ]
+
+
+async def test_the_outbox_trigger_reads_only_the_work_orders_of_the_new_rows(
+    database_url: str,
+) -> None:
+    """What the trigger reads of ``incidents`` for one new history row is a few index probes,
+    however many hotline work orders are stored. The statistics are those of a young table
+    (analyzed before any hotline report came): 0007's join then read every work order."""
+    now = datetime.now(UTC)
+    stored = [
+        Incident(
+            id=IncidentId(f"{'C' if n < 5 else 'H'}{n:04d}"),
+            source=Source.CAMERA if n < 5 else Source.HOTLINE,
+            external_id=f"wo-{n}",
+            category="0101",
+            state=State.REPORTED,
+            priority="normal",
+            lon=WEST[0],
+            lat=WEST[1],
+            received_at=now,
+            updated_at=now,
+        )
+        for n in range(305)
+    ]
+    target = stored[7]
+    closing = Event(
+        EventType.INCIDENT_UPDATED,
+        replace(target, state=State.CLOSED),
+        now,
+        "tester",
+        "operator",
+        "close",
+        State.REPORTED,
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        docs = [store.encode_doc(i, UTC) for i in stored]
+        await store.insert_incidents(conn, docs[:5])
+        await conn.execute("ANALYZE incidents")
+        await store.insert_incidents(conn, docs[5:])
+        async with conn.transaction():
+            [entry] = await journal.append(conn, [closing], UTC)
+            read = await conn.fetchrow(
+                "SELECT coalesce(seq_tup_read, 0) AS scanned, coalesce(idx_tup_fetch, 0) AS fetched"
+                " FROM pg_stat_xact_user_tables WHERE relname = 'incidents'"
+            )
+        owed = await conn.fetch("SELECT incident_id, seq FROM outbox")
+    finally:
+        await conn.close()
+    assert [(r["incident_id"], r["seq"]) for r in owed] == [(target.id, entry.seq)]
+    assert read["scanned"] == 0
+    assert read["fetched"] <= 2, f"the trigger fetched {read['fetched']} incidents"
