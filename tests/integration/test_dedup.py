@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from dispatcher import dedup, store, vicinity
 from dispatcher.categories import load_default_catalogue
+from dispatcher.ids import IncidentId
+from dispatcher.incidents import Incident, Source, State
 from geo.coords import CRS, from_wgs84
 from tests.integration.support import EAST, WEST, Api, without_clock
 
@@ -226,3 +229,54 @@ async def test_switched_off_every_report_opens_its_own(
         _, answer = await api.report(device, external_id=f"off-{n}")
         assert answer["duplicate_of"] is None
     assert len(await open_incidents(api)) == 3
+
+
+async def test_what_is_near_is_read_by_place_however_many_complaints_are_stored(
+    database_url: str,
+) -> None:
+    """Reading around a report probes the place indexes box by box: what it fetches does not
+    grow with the complaints stored elsewhere. The statistics are those of a young table
+    (analyzed before any complaint came), under which 0009's join read every complaint."""
+    now = T0.astimezone(UTC)
+
+    def incident(n: int, source: Source, lon: float, lat: float) -> Incident:
+        return Incident(
+            id=IncidentId(f"V{n:04d}"),
+            source=source,
+            external_id=f"v-{n}",
+            category="200102",
+            state=State.REPORTED,
+            priority="normal",
+            lon=lon,
+            lat=lat,
+            received_at=now,
+            updated_at=now,
+        )
+
+    cameras = [incident(n, Source.CAMERA, *offset(*EAST, east_m=50.0 * n)) for n in range(5)]
+    # complaints on a line 300 m north of WEST, 20 m apart; one report at WEST itself
+    elsewhere = [
+        incident(n, Source.HOTLINE, *offset(*WEST, east_m=20.0 * n, north_m=300.0))
+        for n in range(5, 305)
+    ]
+    here = incident(305, Source.HOTLINE, *WEST)
+    around = dedup.box(*WEST, 30.0)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await store.insert_incidents(conn, [store.encode_doc(i, UTC) for i in cameras])
+        await conn.execute("ANALYZE incidents")
+        await store.insert_incidents(conn, [store.encode_doc(i, UTC) for i in [*elsewhere, here]])
+        async with conn.transaction():
+            nearby, complaints = await vicinity.vicinity(
+                conn, [], [around], [("200102", *around)], now - timedelta(days=30)
+            )
+            read = await conn.fetchrow(
+                "SELECT coalesce(seq_tup_read, 0) AS scanned, coalesce(idx_tup_fetch, 0) AS fetched"
+                " FROM pg_stat_xact_user_tables WHERE relname = 'incidents'"
+            )
+    finally:
+        await conn.close()
+    assert [i.id for i in nearby] == [here.id]
+    assert [c.incident_id for c in complaints] == [here.id]
+    assert read["scanned"] == 0
+    assert read["fetched"] <= 4, f"reading around one report fetched {read['fetched']} rows"
