@@ -8,6 +8,7 @@ transactions.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,7 +63,18 @@ def encode_doc(incident: Incident, tz: Any) -> str:
     return jsontext.compact(incident.to_doc(tz))
 
 
+#: how many decoded documents :func:`decode_doc` keeps
+DECODED_KEPT: Final = 2048
+
+
+@functools.lru_cache(maxsize=DECODED_KEPT)
 def decode_doc(text: str) -> Incident:
+    """The incident a stored document holds.
+
+    Intake reads the same open incidents around report after report; an incident is an
+    immutable value and a changed one has another text, so the value decoded from a text
+    serves every later read of that text (the recent ones are kept).
+    """
     return Incident.from_doc(jsontext.read(text))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from shapely.geometry import box
 
+from dispatcher import store
 from dispatcher.auth import Principal, Role, may_read_incident, may_subscribe
 from dispatcher.categories import Category, Priority
 from dispatcher.clocks import WorkingCalendar
@@ -16,7 +17,7 @@ from dispatcher.deadlines import Rules
 from dispatcher.errors import BadRequest, ValidationFailed
 from dispatcher.events import EventType
 from dispatcher.ids import IncidentId, SquadId, TokenId
-from dispatcher.incidents import Flag, Incident, State
+from dispatcher.incidents import Flag, Incident, State, evolve
 from dispatcher.intake import IntakePolicy, parse_report, plan_intake
 from dispatcher.routing import Squad, recommend
 from geo.zones import Zone, ZoneIndex, ZoneLevel
@@ -199,6 +200,18 @@ def test_incident_document_round_trips() -> None:
     doc = incident.to_doc(POLICY.calendar.tz)
     assert doc["deadline"] == "2026-11-23T16:00:00.000+08:00"
     assert Incident.from_doc(json.loads(json.dumps(doc))) == incident
+
+
+def test_a_stored_text_is_decoded_once_and_a_changed_one_again() -> None:
+    incident = plan(report()).incident
+    text = store.encode_doc(incident, POLICY.calendar.tz)
+    first = store.decode_doc(text)
+    assert first == incident
+    assert store.decode_doc("" + text[:1] + text[1:]) is first  # an equal text, another str
+    changed = evolve(incident, version=incident.version + 1, report_count=3)
+    again = store.decode_doc(store.encode_doc(changed, POLICY.calendar.tz))
+    assert again == changed
+    assert again is not first
 
 
 def test_squad_tokens_belong_to_one_squad() -> None:
