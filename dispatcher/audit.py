@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from dispatcher import jsontext
+
 GENESIS: Final = bytes(32)
 
 
@@ -32,7 +34,7 @@ def _normal(value: Any) -> Any:
 
 
 def _canonical(values: Any) -> str:
-    return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return jsontext.canonical(values)
 
 
 def digest(prev: bytes, **entry: Any) -> bytes:
