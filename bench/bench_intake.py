@@ -9,6 +9,10 @@ the figures are medians and the target is real/bare >= 0.40::
 
     .venv/bin/python -m bench.bench_intake [--concurrency 64] [--seconds 10] [--repeats 3]
 
+``--prefill N`` first stores N incidents of the last 60 days, each with its history entry, as
+a district's database holds after some months (see ``PREFILL``), so that what grows with the
+tables shows: the figures of an empty database hide it.
+
 ``--profile FILE`` instead runs the real server alone under cProfile for one run and prints where
 its time went (cProfile slows the server down: use it for proportions, not rates).
 """
@@ -27,6 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Final
 
 if __package__ in (None, ""):  # run as a file: make `bench` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +41,8 @@ import asyncpg
 from bench import common
 
 TARGET_RATIO = 0.40
+#: incidents stored by one statement of ``--prefill``
+PREFILL_STEP: Final = 50_000
 #: the client processes are started this long before they begin, together
 CLIENT_START_S = 2.0
 COUNT_COMMITS = """
@@ -97,6 +104,60 @@ def bare_server(folder: Path) -> Iterator[Bare]:
         yield Bare(proc, port)
     finally:
         common.stop_server(proc)
+
+
+#: $2 incidents (numbered from $1 + 1) received over the 60 days before now, spread over
+#: the town's two streets (about 200 km²) as a district's are: 5 % still open, 40 % from the
+#: 12345 hotline and citizens (the complaints that repeat counting reads), the rest from
+#: cameras and grid staff; each with its ``incident.created`` history entry. Their ids and
+#: external ids are their own ("P" and a number): the run's reports never collide with them.
+PREFILL: Final = """
+WITH n AS (
+    SELECT g AS n, random() AS r1, random() AS r2, random() AS r3, random() AS r4,
+           random() AS r5, random() AS r6
+    FROM generate_series($1::int + 1, $1::int + $2::int) AS g
+), i AS (
+    SELECT 'P' || lpad(n::text, 9, '0') AS id,
+           (ARRAY['hotline','hotline','hotline','citizen','camera','camera','camera','camera',
+                  'grid','grid'])[1 + floor(r1 * 10)::int] AS source,
+           (ARRAY['200504','200506','200502','200102','200113','200507'])[1 + floor(r2 * 6)::int]
+               AS category,
+           CASE WHEN r3 < 0.05 THEN 'dispatched' ELSE 'closed' END AS state,
+           CASE WHEN r4 < 0.5 THEN 121.401 ELSE 121.501 END + r5 * 0.098 AS lon,
+           31.201 + r6 * 0.098 AS lat,
+           now() - (r4 * 60) * interval '1 day' AS received
+    FROM n
+), d AS (
+    SELECT i.*, jsonb_build_object(
+        'id', id, 'source', source, 'external_id', 'P-' || id, 'category', category,
+        'state', state, 'priority', 'normal', 'lon', lon, 'lat', lat,
+        'received_at', received, 'updated_at', received, 'version', 1) AS doc,
+        nextval('history_seq') AS seq
+    FROM i
+), stored AS (
+    INSERT INTO incidents (id, source, external_id, category, state, priority, lon, lat,
+                           received_at, updated_at, doc)
+    SELECT id, source, 'P-' || id, category, state, 'normal', lon, lat, received, received, doc
+    FROM d
+)
+INSERT INTO history (seq, incident_id, type, action, actor, at, state_after, topics, event,
+                     prev_hash, hash)
+SELECT seq, id, 'incident.created', 'report', 'prefill', received, state, ARRAY['incidents'],
+       jsonb_build_object('seq', seq, 'type', 'incident.created', 'incident', doc),
+       sha256(convert_to((seq - 1)::text, 'UTF8')), sha256(convert_to(seq::text, 'UTF8'))
+FROM d ORDER BY seq
+"""
+
+
+async def prefill(database_url: str, count: int) -> None:
+    """Store ``count`` incidents of the last 60 days with their history (``PREFILL``)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        for done in range(0, count, PREFILL_STEP):
+            await conn.execute(PREFILL, done, min(PREFILL_STEP, count - done))
+        await conn.execute("ANALYZE")  # as autovacuum would have, some time since
+    finally:
+        await conn.close()
 
 
 async def group_commits(database_url: str, tag: str) -> tuple[int, int]:
@@ -238,7 +299,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
         cpu.watch("real", stack.server.pid)
         cpu.watch("bare", bare.proc.pid)
         cpu.watch("postgres", stack.postgres.pid, tree=True)
+        if args.prefill:
+            started = time.monotonic()
+            asyncio.run(prefill(stack.postgres.url, args.prefill))
+            print(f"prefilled {args.prefill:,} incidents in {time.monotonic() - started:.0f} s")
         found = common.conditions(stack, args.source)
+        if args.prefill:
+            found["stored before"] = f"{args.prefill:,} incidents of 60 days (--prefill)"
         if args.server_env:
             found["server environment"] = " ".join(args.server_env)
         found["load"] = (
@@ -352,6 +419,9 @@ def main() -> int:
         type=lambda text: Path(text).resolve(),
         default=common.ROOT,
         help="the source tree whose server runs (default: this checkout)",
+    )
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="store this many incidents before measuring"
     )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--profile", help="profile the real server (cProfile) into this file")
