@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -308,15 +307,12 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         rules = Rules(calendar)
 
-        async def arm(conn: Any, incidents: list[Any], now: datetime) -> None:
-            await timers.arm_new(conn, incidents, rules, now)
-
         writer = journal.IntakeWriter(
             pool,
             settings.zone,
             bridge.committed,
             window_s=settings.group_commit_ms / 1000,
-            on_insert=arm,
+            timers=lambda incidents, now: timers.owed_new(incidents, rules, now),
             collate=vicinity.collator(settings, rules),
         )
         timer_loop = TimerLoop(pool, rules, lambda: rt_holder[0].ref.squads, bridge.committed)

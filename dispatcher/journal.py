@@ -92,8 +92,8 @@ def incident_id(number: int, now: datetime, tz: tzinfo) -> IncidentId:
 
 #: builds the plan of one report once its incident id and the time are known
 Planner = Callable[[IncidentId, datetime], IntakePlan]
-#: runs in the intake transaction after new incidents are inserted (arms their timers)
-InsertHook = Callable[["store.Connection", list[Incident], datetime], Awaitable[None]]
+#: the timers new incidents are owed, as (incident id, kind, due) rows: armed by the insert
+TimersOwed = Callable[[list[Incident], datetime], list[tuple[str, str, datetime]]]
 #: runs in the intake transaction between planning and inserting: may turn plans into
 #: duplicates of open incidents and change those (see ``dispatcher.vicinity.Collator``)
 CollateHook = Callable[
@@ -126,12 +126,12 @@ class IntakeWriter:
         window_s: float = 0.002,
         max_batch: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_insert: InsertHook | None = None,
+        timers: TimersOwed | None = None,
         collate: CollateHook | None = None,
         concurrency: int = 3,
     ) -> None:
         self._concurrency = concurrency
-        self._on_insert = on_insert
+        self._timers = timers
         self._collate = collate
         self._pool = pool
         self._tz = tz
@@ -226,27 +226,31 @@ class IntakeWriter:
     async def _write_once(
         self, batch: list[_Pending]
     ) -> tuple[list[tuple[Incident, bool]], list[Envelope]]:
-        keys = [item.key for item in batch if item.key is not None]
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
-            existing = await store.by_external_ids(conn, keys) if keys else {}
-            fresh = [i for i, item in enumerate(batch) if item.key not in existing]
+            opened = await store.open_batch(conn, [item.key for item in batch])
+            existing: dict[tuple[str, str], Incident] = {}
             # The first of several reports with one key in a batch is created; the rest replay it.
             leaders: dict[tuple[str, str], int] = {}
             planned: dict[int, IntakePlan] = {}
-            numbers = await store.next_incident_numbers(conn, len(fresh)) if fresh else []
-            for i, number in zip(fresh, numbers, strict=True):
-                key = batch[i].key
+            for i, (item, found) in enumerate(zip(batch, opened, strict=True)):
+                key = item.key
+                if isinstance(found, Incident):
+                    assert key is not None
+                    existing[key] = found
+                    continue
                 if key is not None and key in leaders:
                     continue
                 if key is not None:
                     leaders[key] = i
-                planned[i] = batch[i].planner(incident_id(number, now, self._tz), now)
+                planned[i] = item.planner(incident_id(found, now, self._tz), now)
             if self._collate is not None and planned:
                 collated = await self._collate(conn, list(planned.values()), now)
                 planned = dict(zip(planned, collated, strict=True))
-            docs = [store.encode_doc(p.incident, self._tz) for p in planned.values()]
-            inserted = await store.insert_incidents(conn, docs) if docs else set()
+            incidents = [p.incident for p in planned.values()]
+            docs = [store.encode_doc(i, self._tz) for i in incidents]
+            owed = self._timers(incidents, now) if self._timers is not None else []
+            inserted = await store.insert_incidents(conn, docs, owed) if docs else set()
             lost = [i for i, p in planned.items() if p.incident.id not in inserted]
             if lost and self._collate is not None:
                 raise _Raced  # what the batch decided may rest on a report that is not ours
@@ -256,8 +260,6 @@ class IntakeWriter:
                 )
                 for i in lost:
                     del planned[i]
-            if self._on_insert is not None and planned:
-                await self._on_insert(conn, [p.incident for p in planned.values()], now)
             events = [e for p in planned.values() for e in p.events]
             stored = await append(conn, events, self._tz)
         results: list[tuple[Incident, bool]] = []

@@ -40,11 +40,20 @@ _PROJECTION: Final = """
 _COLUMNS: Final = """id, source, external_id, category, state, priority, lon, lat, zone_ids,
     squad_id, support_squad_ids, received_at, updated_at, deadline, duplicate_of, version, doc"""
 
+#: the incidents of $1 whose key is new, and the timers ($2-$4) of those inserted
 INSERT_INCIDENTS: Final = f"""
-INSERT INTO incidents ({_COLUMNS})
-SELECT {_PROJECTION} FROM jsonb_array_elements($1::jsonb) AS d
-ON CONFLICT (source, external_id) DO NOTHING
-RETURNING id"""
+WITH new AS (
+    INSERT INTO incidents ({_COLUMNS})
+    SELECT {_PROJECTION} FROM jsonb_array_elements($1::jsonb) AS d
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING id
+), armed AS (
+    INSERT INTO timers (incident_id, kind, due_at)
+    SELECT t.incident_id, t.kind, t.due_at
+    FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS t(incident_id, kind, due_at)
+    WHERE t.incident_id IN (SELECT id FROM new)
+)
+SELECT id FROM new"""
 
 UPDATE_INCIDENTS: Final = f"""
 UPDATE incidents AS i SET ({_COLUMNS}) = (SELECT {_PROJECTION})
@@ -56,7 +65,8 @@ SELECT_BY_EXTERNAL: Final = """
 SELECT i.doc FROM incidents i
 JOIN unnest($1::text[], $2::text[]) AS k(source, external_id)
   ON i.source = k.source AND i.external_id = k.external_id"""
-NEXT_INCIDENT_NUMBERS: Final = "SELECT nextval('incident_no') FROM generate_series(1, $1)"
+#: per report of a batch, in order: its stored incident, or a new number (migration 0012)
+OPEN_BATCH: Final = "SELECT n, doc, number FROM intake_open($1::text[], $2::text[])"
 
 
 def encode_doc(incident: Incident, tz: Any) -> str:
@@ -78,14 +88,28 @@ def decode_doc(text: str) -> Incident:
     return Incident.from_doc(jsontext.read(text))
 
 
-async def next_incident_numbers(conn: Connection, count: int) -> list[int]:
-    rows = await conn.fetch(NEXT_INCIDENT_NUMBERS, count)
-    return [r[0] for r in rows]
+async def open_batch(
+    conn: Connection, keys: Sequence[tuple[str, str] | None]
+) -> list[Incident | int]:
+    """Per report of a batch (its key, or None): the incident stored under its key, or a
+    new incident number when there is none."""
+    rows = await conn.fetch(
+        OPEN_BATCH, [k[0] if k else None for k in keys], [k[1] if k else None for k in keys]
+    )
+    if [r["n"] for r in rows] != list(range(1, len(keys) + 1)):
+        raise RuntimeError("intake_open answered other rows than the batch's")
+    return [decode_doc(r["doc"]) if r["doc"] is not None else int(r["number"]) for r in rows]
 
 
-async def insert_incidents(conn: Connection, docs: Sequence[str]) -> set[str]:
-    """Insert encoded incidents; answer the ids inserted (the others were replays)."""
-    rows = await conn.fetch(INSERT_INCIDENTS, "[" + ",".join(docs) + "]")
+async def insert_incidents(
+    conn: Connection,
+    docs: Sequence[str],
+    timers: Sequence[tuple[str, str, datetime]] = (),
+) -> set[str]:
+    """Insert encoded incidents and arm ``timers`` (incident id, kind, due) of those inserted;
+    answer the ids inserted (the others were replays). One statement."""
+    ids, kinds, dues = [list(c) for c in zip(*timers, strict=True)] if timers else [[], [], []]
+    rows = await conn.fetch(INSERT_INCIDENTS, "[" + ",".join(docs) + "]", ids, kinds, dues)
     return {r["id"] for r in rows}
 
 

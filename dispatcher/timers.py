@@ -164,18 +164,12 @@ async def reschedule(
         )
 
 
-INSERT_MANY_TIMERS: Final = """
-INSERT INTO timers (incident_id, kind, due_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])"""
-
-
-async def arm_new(
-    conn: store.Connection, incidents: Sequence[Incident], rules: Rules, now: datetime
-) -> None:
-    """Arm the timers of incidents just inserted (intake's transaction)."""
-    rows = [(i.id, kind, due) for i in incidents for kind, due in owed(i, rules, now)]
-    if rows:
-        await conn.execute(INSERT_MANY_TIMERS, *map(list, zip(*rows, strict=True)))
+def owed_new(
+    incidents: Sequence[Incident], rules: Rules, now: datetime
+) -> list[tuple[str, str, datetime]]:
+    """The timers of incidents about to be inserted, as (incident id, kind, due) rows:
+    intake's insert arms them in its statement (``store.insert_incidents``)."""
+    return [(i.id, kind, due) for i in incidents for kind, due in owed(i, rules, now)]
 
 
 async def open_supervision(

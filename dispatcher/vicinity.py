@@ -7,7 +7,7 @@ inserting, on the batch's connection:
    in ascending order so that two batches never wait on each other in a circle);
 2. it reads the open incidents and the recent complaints around the reports (a GiST index on
    the point of open incidents, another on complaints, both from ``0003_channels.sql``);
-   1 and 2 are one call, ``intake_vicinity`` (migration 0009), whose statements each see
+   1 and 2 are one call, ``intake_vicinity`` (migrations 0009, 0011), whose statements each see
    what committed before they began;
 3. :func:`dispatcher.collation.collate` decides (pure);
 4. it locks the stored incidents that changed (``FOR UPDATE``, in id order), re-deciding if
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 #: the first key of intake's place locks (``pg_advisory_xact_lock(int, int)``): "dedu"
 LOCK_SPACE: Final = 0x64656475
-#: the place locks, then the open incidents and the complaints in the boxes (migration 0009)
+#: the place locks, then the open incidents and the complaints in the boxes (migrations 0009, 0011)
 VICINITY: Final = """
 SELECT doc, id, category, lon, lat, received_at
 FROM intake_vicinity($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"""
@@ -48,7 +48,7 @@ LOCK_ROWS: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER B
 #: how often a batch is re-decided when actions keep changing the incidents it joins
 _ATTEMPTS: Final = 5
 
-assert {s.value for s in COMPLAINT_SOURCES} == {"hotline", "citizen"}, "see migration 0009"
+assert {s.value for s in COMPLAINT_SOURCES} == {"hotline", "citizen"}, "see migration 0011"
 
 
 def _boxes(

@@ -11,10 +11,13 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
+from dispatcher.ids import IncidentId
+from dispatcher.incidents import Incident, Source, State
 from dispatcher.settings import Settings
 
 ADMIN = "test-admin-secret"
@@ -75,6 +78,33 @@ SQUADS = {
 #: a point well inside the west street (and its grid cell w-g1)
 WEST = (121.405, 31.205)
 EAST = (121.55, 31.30)
+
+
+def stored_incident(
+    iid: str,
+    source: Source,
+    at: datetime,
+    *,
+    key: str | None = None,
+    category: str = "0101",
+    place: tuple[float, float] = WEST,
+    **more: Any,
+) -> Incident:
+    """An incident to write straight to the store (tests of SQL below the API): ``iid`` its
+    id, ``key`` its external id (``ext-`` and the id by default), received and updated ``at``."""
+    return Incident(
+        id=IncidentId(iid),
+        source=source,
+        external_id=key if key is not None else f"ext-{iid}",
+        category=category,
+        state=more.pop("state", State.REPORTED),
+        priority="normal",
+        lon=place[0],
+        lat=place[1],
+        received_at=at,
+        updated_at=at,
+        **more,
+    )
 
 
 def without_clock(answer: Any) -> Any:

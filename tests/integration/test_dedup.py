@@ -11,10 +11,9 @@ import asyncpg
 
 from dispatcher import dedup, store, vicinity
 from dispatcher.categories import load_default_catalogue
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
+from dispatcher.incidents import Incident, Source
 from geo.coords import CRS, from_wgs84
-from tests.integration.support import EAST, WEST, Api, without_clock
+from tests.integration.support import EAST, WEST, Api, stored_incident, without_clock
 
 T0 = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
 OPEN = "reported,registered,dispatched,accepted,resolved,returned"
@@ -240,18 +239,7 @@ async def test_what_is_near_is_read_by_place_however_many_complaints_are_stored(
     now = T0.astimezone(UTC)
 
     def incident(n: int, source: Source, lon: float, lat: float) -> Incident:
-        return Incident(
-            id=IncidentId(f"V{n:04d}"),
-            source=source,
-            external_id=f"v-{n}",
-            category="200102",
-            state=State.REPORTED,
-            priority="normal",
-            lon=lon,
-            lat=lat,
-            received_at=now,
-            updated_at=now,
-        )
+        return stored_incident(f"V{n:04d}", source, now, category="200102", place=(lon, lat))
 
     cameras = [incident(n, Source.CAMERA, *offset(*EAST, east_m=50.0 * n)) for n in range(5)]
     # complaints on a line 300 m north of WEST, 20 m apart; one report at WEST itself

@@ -7,14 +7,25 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 
+from dispatcher import store
 from dispatcher.categories import load_default_catalogue
-from tests.integration.support import ADMIN, WEST, Api, Console, ServeProcess, console
+from dispatcher.incidents import Incident, Source, State
+from tests.integration.support import (
+    ADMIN,
+    WEST,
+    Api,
+    Console,
+    ServeProcess,
+    console,
+    stored_incident,
+)
 
 #: a test category whose limit runs out in seconds (0.0015 h = 5.4 s; yellow at 80%: 4.3 s)
 FAST = {
@@ -196,6 +207,36 @@ async def test_short_limit_turns_yellow_then_red_with_supervision_and_escalation
     _, now = await api.call("GET", f"/api/v1/incidents/{inc['id']}", expect=200)
     assert now["colour"] == "red"
     assert now["remaining_s"] < 0
+
+
+async def test_the_insert_arms_the_timers_of_the_incidents_it_inserted_only(
+    database_url: str,
+) -> None:
+    now = datetime.now(UTC)
+
+    def incident(iid: str, key: str) -> Incident:
+        return stored_incident(
+            iid, Source.CAMERA, now, key=key, category="200504", state=State.DISPATCHED
+        )
+
+    stored, replay, new = incident("T1", "k-1"), incident("T2", "k-1"), incident("T3", "k-3")
+    due = now + timedelta(hours=4)
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await store.insert_incidents(conn, [store.encode_doc(stored, UTC)]) == {"T1"}
+        inserted = await store.insert_incidents(
+            conn,
+            [store.encode_doc(i, UTC) for i in (replay, new)],
+            [("T2", "case_overdue", due), ("T3", "case_warning", due), ("T3", "case_overdue", due)],
+        )
+        armed = await conn.fetch("SELECT incident_id, kind, due_at FROM timers ORDER BY kind")
+    finally:
+        await conn.close()
+    assert inserted == {"T3"}  # T2 has T1's key: not inserted, so not armed
+    assert [(r["incident_id"], r["kind"], r["due_at"]) for r in armed] == [
+        ("T3", "case_overdue", due),
+        ("T3", "case_warning", due),
+    ]
 
 
 async def test_a_timer_survives_a_restart_and_fires_once_across_processes(

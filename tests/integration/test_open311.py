@@ -24,7 +24,7 @@ from dispatcher import journal, store
 from dispatcher.events import Event, EventType
 from dispatcher.ids import IncidentId
 from dispatcher.incidents import Incident, Source, State
-from tests.integration.support import WEST, Api
+from tests.integration.support import WEST, Api, stored_incident
 
 JURISDICTION = "huangpu.sh.gov.cn"
 REQUEST_FIELDS = {
@@ -249,19 +249,7 @@ async def test_one_statement_of_many_changes_owes_each_work_order_its_updates_in
     now = datetime.now(UTC)
 
     def incident(iid: str, source: Source, **more: Any) -> Incident:
-        return Incident(
-            id=IncidentId(iid),
-            source=source,
-            external_id=f"ext-{iid}",
-            category="0101",
-            state=State.REPORTED,
-            priority="normal",
-            lon=WEST[0],
-            lat=WEST[1],
-            received_at=now,
-            updated_at=now,
-            **more,
-        )
+        return stored_incident(iid, source, now, **more)
 
     a, b, c = (incident(i, Source.HOTLINE) for i in ("A", "B", "C"))
     camera = incident("E", Source.CAMERA)
@@ -309,18 +297,9 @@ async def test_the_outbox_trigger_reads_only_the_work_orders_of_the_new_rows(
     (analyzed before any hotline report came): 0007's join then read every work order."""
     now = datetime.now(UTC)
     stored = [
-        Incident(
-            id=IncidentId(f"{'C' if n < 5 else 'H'}{n:04d}"),
-            source=Source.CAMERA if n < 5 else Source.HOTLINE,
-            external_id=f"wo-{n}",
-            category="0101",
-            state=State.REPORTED,
-            priority="normal",
-            lon=WEST[0],
-            lat=WEST[1],
-            received_at=now,
-            updated_at=now,
-        )
+        stored_incident(f"C{n:04d}", Source.CAMERA, now)
+        if n < 5
+        else stored_incident(f"H{n:04d}", Source.HOTLINE, now)
         for n in range(305)
     ]
     target = stored[7]
