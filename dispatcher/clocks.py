@@ -30,7 +30,7 @@ import enum
 import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, TypeAlias
 from zoneinfo import ZoneInfo
@@ -53,6 +53,8 @@ _DAY_US: Final = _ONE_DAY // _MICROSECOND
 # A calendar with no working time for this many days in a row cannot be right (an
 # is_workday that always says no): fail instead of searching for a deadline for ever.
 _MAX_IDLE_DAYS: Final = 800
+#: local dates whose windows a calendar keeps (about eleven years)
+_DAYS_KEPT: Final = 4096
 
 
 class ClockKind(enum.StrEnum):
@@ -100,13 +102,19 @@ class WorkingCalendar:
     not equal the windows' total (a city whose windows make 7.5 hours may still define a
     工作日 as eight working hours), but when it does not, a working day no longer ends at
     the same time of day it began. City specifics belong in data: build one calendar per
-    city from its configuration and pass it where needed.
+    city from its configuration and pass it where needed. ``is_workday`` must give the same
+    answer for a date every time it is asked: a calendar keeps each date's windows.
     """
 
     tz: ZoneInfo = SHANGHAI
     windows: tuple[tuple[time, time], ...] = DEFAULT_WINDOWS
     hours_per_day: float = 8.0
     is_workday: Callable[[date], bool] = is_chinese_workday
+    #: each local date's windows as UTC pairs, as :meth:`_windows_between` walks them (a
+    #: date's never change); not part of the value
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -272,6 +280,20 @@ class WorkingCalendar:
         """
         day, idle = first, 0
         while last is None or day <= last:
+            windows = self._day_windows(day)
+            if windows:
+                idle = 0
+                yield from windows
+            idle += 1
+            if last is None and idle > _MAX_IDLE_DAYS:
+                raise ValueError(f"no working time in {_MAX_IDLE_DAYS} days from {first}")
+            day += _ONE_DAY
+
+    def _day_windows(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The working windows of local date ``day`` as UTC pairs; () on a day off."""
+        found = self._days.get(day)
+        if found is None:
+            pairs = []
             if self.is_workday(day):
                 for begin, end in self.windows:
                     # Combine in the calendar's zone, then compare in UTC: arithmetic on
@@ -279,12 +301,11 @@ class WorkingCalendar:
                     lo = datetime.combine(day, begin, self.tz).astimezone(UTC)
                     hi = datetime.combine(day, end, self.tz).astimezone(UTC)
                     if lo < hi:  # a window swallowed by a DST change counts nothing
-                        idle = 0
-                        yield lo, hi
-            idle += 1
-            if last is None and idle > _MAX_IDLE_DAYS:
-                raise ValueError(f"no working time in {_MAX_IDLE_DAYS} days from {first}")
-            day += _ONE_DAY
+                        pairs.append((lo, hi))
+            if len(self._days) >= _DAYS_KEPT:
+                self._days.clear()
+            found = self._days[day] = tuple(pairs)
+        return found
 
     def _local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.tz).date()

@@ -531,3 +531,14 @@ def test_default_windows_are_the_documented_ones() -> None:
     assert windows == ((time(8), time(12)), (time(14), time(18)))
     assert DEFAULT_CALENDAR.tz == SH
     assert DEFAULT_CALENDAR.hours_per_day == 8.0
+
+
+def test_a_calendar_that_has_counted_equals_a_fresh_one_and_answers_alike() -> None:
+    used, fresh = WorkingCalendar(), WorkingCalendar()
+    start = datetime(2026, 9, 30, 16, 0, tzinfo=SH)  # before 国庆
+    first = used.add(start, timedelta(days=3), ClockKind.WORKING_DAYS)
+    assert used == fresh  # the kept windows are not part of the value
+    assert hash(used) == hash(fresh)
+    assert used.add(start, timedelta(days=3), ClockKind.WORKING_DAYS) == first
+    assert fresh.add(start, timedelta(days=3), ClockKind.WORKING_DAYS) == first
+    assert first.date() > date(2026, 10, 8)  # the holiday and its make-up days were walked
