@@ -55,9 +55,14 @@ WITH new AS (
 )
 SELECT id FROM new"""
 
+#: the rows to change are found by their ids through the primary key: joined to the
+#: documents alone, the planner (which takes a function's rows for a hundred) read the whole
+#: table to change one row while it held fewer than some ten thousand
 UPDATE_INCIDENTS: Final = f"""
 UPDATE incidents AS i SET ({_COLUMNS}) = (SELECT {_PROJECTION})
-FROM jsonb_array_elements($1::jsonb) AS d WHERE i.id = d->>'id'"""
+FROM jsonb_array_elements($1::jsonb) AS d
+WHERE i.id = ANY(ARRAY(SELECT e->>'id' FROM jsonb_array_elements($1::jsonb) AS e))
+  AND i.id = d->>'id'"""
 
 SELECT_INCIDENT: Final = "SELECT doc FROM incidents WHERE id = $1"
 SELECT_INCIDENT_FOR_UPDATE: Final = "SELECT doc FROM incidents WHERE id = $1 FOR UPDATE"

@@ -16,7 +16,7 @@ import pytest
 
 from dispatcher import store
 from dispatcher.categories import load_default_catalogue
-from dispatcher.incidents import Incident, Source, State
+from dispatcher.incidents import Incident, Source, State, evolve
 from tests.integration.support import (
     ADMIN,
     WEST,
@@ -237,6 +237,44 @@ async def test_the_insert_arms_the_timers_of_the_incidents_it_inserted_only(
         ("T3", "case_overdue", due),
         ("T3", "case_warning", due),
     ]
+
+
+async def test_writing_changed_incidents_reads_only_their_rows(database_url: str) -> None:
+    """An action writes its incident through the primary key, however few rows the planner
+    believes the table holds (before, a join to the documents read the whole table)."""
+    now = datetime.now(UTC)
+    stored = [stored_incident(f"W{n:04d}", Source.HOTLINE, now) for n in range(3005)]
+    changed = [evolve(i, state=State.CLOSED, version=2) for i in stored[7:10]]
+    setup = await asyncpg.connect(database_url)
+    try:
+        await store.insert_incidents(setup, [store.encode_doc(i, UTC) for i in stored[:5]])
+        await setup.execute("ANALYZE incidents")
+        await store.insert_incidents(setup, [store.encode_doc(i, UTC) for i in stored[5:]])
+    finally:
+        await setup.close()
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await store.update_incidents(conn, [store.encode_doc(i, UTC) for i in changed])
+            read = await conn.fetchrow(
+                "SELECT coalesce(seq_tup_read, 0) AS scanned, coalesce(idx_tup_fetch, 0) AS fetched"
+                " FROM pg_stat_xact_user_tables WHERE relname = 'incidents'"
+            )
+        rows = await conn.fetch(
+            "SELECT id, state, version FROM incidents WHERE id = ANY($1) ORDER BY id",
+            ["W0006", "W0007", "W0008", "W0009", "W0010"],
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("W0006", "reported", 1),
+        ("W0007", "closed", 2),
+        ("W0008", "closed", 2),
+        ("W0009", "closed", 2),
+        ("W0010", "reported", 1),
+    ]
+    assert read["scanned"] == 0, f"writing 3 incidents read {read['scanned']} rows"
+    assert read["fetched"] <= 3
 
 
 async def test_a_timer_survives_a_restart_and_fires_once_across_processes(
