@@ -56,8 +56,8 @@ WITH new AS (
 SELECT id FROM new"""
 
 #: the rows to change are found by their ids through the primary key: joined to the
-#: documents alone, the planner (which takes a function's rows for a hundred) read the whole
-#: table to change one row while it held fewer than some ten thousand
+#: documents alone (a function's rows, which the planner takes for a hundred), a young table
+#: was read whole to change a few rows (see test_lifecycle)
 UPDATE_INCIDENTS: Final = f"""
 UPDATE incidents AS i SET ({_COLUMNS}) = (SELECT {_PROJECTION})
 FROM jsonb_array_elements($1::jsonb) AS d
