@@ -200,16 +200,7 @@ def main() -> int:
         began = time.perf_counter()
         asyncio.run(preload(stack.postgres.url, args.open))
         print(f"preloaded {args.open} open incidents in {time.perf_counter() - began:.1f}s")
-        off, port = common.start_server(
-            stack.folder,
-            stack.postgres.url,
-            stack.redis.url,
-            source=common.ROOT,
-            profile_to=None,
-            env={**ENV, "DISPATCH_DEDUP": "off"},
-        )
-        try:
-            common.wait_ready(f"http://{common.HOST}:{port}", off, stack.folder / "serve.log")
+        with common.another_server(stack, env={**ENV, "DISPATCH_DEDUP": "off"}) as (_, port):
             found = common.conditions(stack)
             found["load"] = (
                 f"{args.concurrency} connections, {args.warmup:g}s warm-up + {args.seconds:g}s "
@@ -250,8 +241,6 @@ def main() -> int:
                         f"errors {run.errors}",
                         flush=True,
                     )
-        finally:
-            common.stop_server(off)
     headers = ("dedup", "201/s", "p50 ms", "p99 ms", "joined as duplicates")
     rows = []
     medians: dict[str, float] = {}

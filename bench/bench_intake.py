@@ -9,6 +9,9 @@ the figures are medians and the target is real/bare >= 0.40::
 
     .venv/bin/python -m bench.bench_intake [--concurrency 64] [--seconds 10] [--repeats 3]
 
+``--servers N`` runs N real and N bare processes side by side (client n posts to server n mod
+N; CPU figures are their sums), as the production shape runs several.
+
 ``--prefill N`` first stores N incidents of the last 60 days, each with its history entry, as
 a district's database holds after some months (see ``PREFILL``), so that what grows with the
 tables shows: the figures of an empty database hide it.
@@ -177,16 +180,18 @@ def measure(
     repeat: int,
     server: str,
     *,
-    url: str,
+    urls: list[str],
     token: str,
     database_url: str | None = None,
 ) -> Run:
-    """One run of the client(s) against ``url``; ``server`` names the server's CPU sample too."""
+    """One run of the client(s), client n posting to ``urls[n % len(urls)]``; ``server``
+    names the servers' CPU sample too."""
     tag = f"{server}{repeat}-{secrets.token_hex(3)}"
     start_at = time.time() + CLIENT_START_S
     children = []
     for n, concurrency in enumerate(split(args.concurrency, args.clients)):
         first = ((repeat - 1) * args.clients + n) * common.SLOTS_PER_RUN
+        url = urls[n % len(urls)]
         spec = common.LoadSpec(
             url, token, concurrency, args.warmup, args.seconds, f"{tag}-{n}", start_at, first
         )
@@ -293,12 +298,22 @@ def run_benchmark(args: argparse.Namespace) -> int:
     runs: list[Run] = []
     with (
         common.running_stack(source=args.source, env=server_env(args)) as stack,
-        bare_server(stack.folder) as bare,
+        contextlib.ExitStack() as more,
         common.CpuSampler() as cpu,
     ):
-        cpu.watch("real", stack.server.pid)
-        cpu.watch("bare", bare.proc.pid)
+        bares = [more.enter_context(bare_server(stack.folder)) for _ in range(args.servers)]
+        reals = [(stack.server, stack.port)]
+        reals += [
+            more.enter_context(
+                common.another_server(stack, source=args.source, env=server_env(args))
+            )
+            for _ in range(args.servers - 1)
+        ]
         cpu.watch("postgres", stack.postgres.pid, tree=True)
+        for proc, _ in reals:
+            cpu.watch_also("real", proc.pid)
+        for bare in bares:
+            cpu.watch_also("bare", bare.proc.pid)
         if args.prefill:
             started = time.monotonic()
             asyncio.run(prefill(stack.postgres.url, args.prefill))
@@ -308,6 +323,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
             found["stored before"] = f"{args.prefill:,} incidents of 60 days (--prefill)"
         if args.server_env:
             found["server environment"] = " ".join(args.server_env)
+        if args.servers > 1:
+            found["servers"] = (
+                f"{args.servers} real and {args.servers} bare processes; client n posts to "
+                "server n mod servers; CPU figures are the sum over the processes"
+            )
         found["load"] = (
             f"{args.concurrency} keep-alive connections from {args.clients} client process(es), "
             f"{args.warmup:g}s warm-up + "
@@ -318,17 +338,17 @@ def run_benchmark(args: argparse.Namespace) -> int:
         print()
         print(common.table(HEADERS, []))
         targets = [
-            ("bare", bare.url),
-            ("real", stack.intake_url),
+            ("bare", [b.url for b in bares]),
+            ("real", [f"http://{common.HOST}:{port}/api/v1/incidents" for _, port in reals]),
         ]
         for repeat in range(1, args.repeats + 1):
-            for server, url in targets:
+            for server, urls in targets:
                 run = measure(
                     args,
                     cpu,
                     repeat,
                     server,
-                    url=url,
+                    urls=urls,
                     token=stack.device_token,
                     database_url=stack.postgres.url if server == "real" else None,
                 )
@@ -390,7 +410,7 @@ def run_profile(args: argparse.Namespace) -> int:
     ):
         cpu.watch("real", stack.server.pid)
         cpu.watch("postgres", stack.postgres.pid, tree=True)
-        run = measure(args, cpu, 1, "real", url=stack.intake_url, token=stack.device_token)
+        run = measure(args, cpu, 1, "real", urls=[stack.intake_url], token=stack.device_token)
         print(common.table(HEADERS, [row(run)]))
     stats = pstats.Stats(str(out))
     stats.sort_stats("tottime").print_stats(30)
@@ -423,9 +443,16 @@ def main() -> int:
     parser.add_argument(
         "--prefill", type=int, default=0, help="store this many incidents before measuring"
     )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="real (and bare) server processes; at least as many client processes run",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--profile", help="profile the real server (cProfile) into this file")
     args = parser.parse_args()
+    args.clients = max(args.clients, args.servers)
     if args.profile:
         return run_profile(args)
     return run_benchmark(args)

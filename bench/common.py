@@ -173,6 +173,27 @@ def start_server(
     return proc, port
 
 
+@contextlib.contextmanager
+def another_server(
+    running: Stack, *, source: Path = ROOT, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """One more ``dispatch serve`` on ``running``'s database and Redis, once it is ready;
+    stopped when the block ends. Answers the process and its port."""
+    proc, port = start_server(
+        running.folder,
+        running.postgres.url,
+        running.redis.url,
+        source=source,
+        profile_to=None,
+        env=env or {},
+    )
+    try:
+        wait_ready(f"http://{HOST}:{port}", proc, running.folder / "serve.log")
+        yield proc, port
+    finally:
+        stop_server(proc)
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the server drains and exits), then SIGKILL if it does not; always reaped."""
     if proc.poll() is None:
@@ -498,7 +519,7 @@ class CpuSampler:
 
     def __init__(self, interval: float = 0.1) -> None:
         self._interval = interval
-        self._watched: dict[str, tuple[psutil.Process, bool]] = {}
+        self._watched: dict[str, list[tuple[psutil.Process, bool]]] = {}
         self._samples: dict[str, list[tuple[float, float]]] = {}
         #: the whole machine: (time, idle + iowait seconds, steal seconds) summed over cores
         self._machine: list[tuple[float, float, float]] = []
@@ -507,8 +528,15 @@ class CpuSampler:
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
 
     def watch(self, name: str, pid: int, *, tree: bool = False) -> None:
+        """Sample process ``pid`` as ``name`` (instead of what ``name`` sampled before)."""
         with self._lock:
-            self._watched[name] = (psutil.Process(pid), tree)
+            self._watched[name] = [(psutil.Process(pid), tree)]
+            self._samples[name] = []
+
+    def watch_also(self, name: str, pid: int, *, tree: bool = False) -> None:
+        """Count process ``pid`` under ``name`` too: ``name`` is then the sum of them all."""
+        with self._lock:
+            self._watched.setdefault(name, []).append((psutil.Process(pid), tree))
             self._samples[name] = []
 
     def __enter__(self) -> CpuSampler:
@@ -525,14 +553,17 @@ class CpuSampler:
             self._machine.append((time.time(), whole.idle + whole.iowait, whole.steal))
             with self._lock:
                 watched = list(self._watched.items())
-            for name, (proc, tree) in watched:
-                with contextlib.suppress(psutil.Error):
-                    procs = [proc, *proc.children(recursive=True)] if tree else [proc]
-                    total = 0.0
-                    for p in procs:
-                        with contextlib.suppress(psutil.Error):
-                            t = p.cpu_times()
-                            total += t.user + t.system
+            for name, sampled in watched:
+                total, alive = 0.0, False
+                for proc, tree in sampled:
+                    with contextlib.suppress(psutil.Error):
+                        procs = [proc, *proc.children(recursive=True)] if tree else [proc]
+                        alive = True
+                        for p in procs:
+                            with contextlib.suppress(psutil.Error):
+                                t = p.cpu_times()
+                                total += t.user + t.system
+                if alive:  # a name whose processes have all ended keeps its last sample
                     self._samples[name].append((time.time(), total))
             self._stop.wait(self._interval)
 
