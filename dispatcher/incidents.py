@@ -1,9 +1,9 @@
 """Incidents: their states, sources and the record the API shows (CONTRACT §4, §5).
 
 An :class:`Incident` is an immutable value; every change makes a new one with
-:func:`dataclasses.replace`, or with :func:`evolve`, its equal at a tenth of the cost, on
-intake's path. Its JSON form (:meth:`Incident.to_doc`) is what the API answers,
-what events carry and what the store keeps in ``incidents.doc``.
+:func:`dataclasses.replace`, or with :func:`evolve`, its equal at a fifth of the cost
+(2.7 against 13 µs), on intake's path. Its JSON form (:meth:`Incident.to_doc`) is what the
+API answers, what events carry and what the store keeps in ``incidents.doc``.
 """
 
 from __future__ import annotations
