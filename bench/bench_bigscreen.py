@@ -37,12 +37,12 @@ import aiohttp
 from aiohttp import web
 from playwright.async_api import async_playwright
 
-from dispatcher import migrate
 from dispatcher.app import create_app
-from dispatcher.demo import load_city
-from dispatcher.democity import DemoCity, build_demo_city
-from dispatcher.embedded import start_postgres, start_redis
+from dispatcher.demo.city import DemoCity, build_demo_city
+from dispatcher.demo.embedded import start_postgres, start_redis
+from dispatcher.demo.run import load_city
 from dispatcher.settings import Settings
+from dispatcher.store import migrate
 
 ADMIN = "bench-admin-" + os.urandom(6).hex()
 CHROMIUM = os.environ.get("DISPATCH_CHROMIUM", "/usr/bin/chromium")

@@ -36,9 +36,9 @@ if __package__ in (None, ""):  # run as a file: make `bench` and the project imp
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from dispatcher import store
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
+from dispatcher.core.ids import IncidentId
+from dispatcher.core.incidents import Incident, Source, State
+from dispatcher.store import records as store
 
 #: the town's two streets (lon, lat, size in degrees), as in tests/integration/support.py
 AREAS = ((121.401, 31.201, 0.098), (121.501, 31.201, 0.098))

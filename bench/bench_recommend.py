@@ -29,10 +29,10 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bench.common import ADMIN_TOKEN, percentile, running_stack, scratch_folder, table
-from dispatcher import embedded
-from dispatcher.categories import Category, Priority
-from dispatcher.routing import Candidate, Recommendation, UnitPolicy, with_units
-from dispatcher.units import Position, Unit, UnitState, UnitStatus
+from dispatcher.core.categories import Category, Priority
+from dispatcher.core.routing import Candidate, Recommendation, UnitPolicy, with_units
+from dispatcher.core.units import Position, Unit, UnitState, UnitStatus
+from dispatcher.demo import embedded
 from realtime.hub import Hub
 from realtime.positions import Positions
 

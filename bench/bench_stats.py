@@ -40,18 +40,20 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import shapely
 
-from dispatcher import figures_store, migrate, reference, reports
-from dispatcher.categories import Category, load_default_catalogue
-from dispatcher.clocks import WorkingCalendar
-from dispatcher.deadlines import Rules
-from dispatcher.embedded import PostgresProcess, start_postgres
-from dispatcher.events import Event, EventType
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
-from dispatcher.lifecycle import dispatch, register
-from dispatcher.periods import month_period, parse_period
-from dispatcher.routing import Squad
-from dispatcher.stats import DEFAULT_WEIGHTS, GroupBy
+from dispatcher.core import reports
+from dispatcher.core.categories import Category, load_default_catalogue
+from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.deadlines import Rules
+from dispatcher.core.events import Event, EventType
+from dispatcher.core.ids import IncidentId
+from dispatcher.core.incidents import Incident, Source, State
+from dispatcher.core.lifecycle import dispatch, register
+from dispatcher.core.periods import month_period, parse_period
+from dispatcher.core.routing import Squad
+from dispatcher.core.stats import DEFAULT_WEIGHTS, GroupBy
+from dispatcher.demo.embedded import PostgresProcess, start_postgres
+from dispatcher.store import figures as figures_store
+from dispatcher.store import migrate, reference
 from geo.zones import Zone, ZoneIndex, ZoneLevel
 
 TZ: Final = ZoneInfo("Asia/Shanghai")

@@ -27,15 +27,16 @@ from pathlib import Path
 
 import asyncpg
 
-from dispatcher import migrate, store, timers
-from dispatcher.categories import Category, Priority
-from dispatcher.clocks import WorkingCalendar
-from dispatcher.deadlines import Rules
-from dispatcher.embedded import start_postgres
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
-from dispatcher.lifecycle import dispatch, register
-from dispatcher.routing import Squad
+from dispatcher.core.categories import Category, Priority
+from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.deadlines import Rules
+from dispatcher.core.ids import IncidentId
+from dispatcher.core.incidents import Incident, Source, State
+from dispatcher.core.lifecycle import dispatch, register
+from dispatcher.core.routing import Squad
+from dispatcher.demo.embedded import start_postgres
+from dispatcher.store import migrate, timers
+from dispatcher.store import records as store
 
 RULES = Rules(WorkingCalendar())
 CATEGORY = Category("200504", "店外经营", Priority.NORMAL, "continuous", 1)

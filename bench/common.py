@@ -43,7 +43,7 @@ from typing import Any, Final
 import aiohttp
 import psutil
 
-from dispatcher import embedded
+from dispatcher.demo import embedded
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 HOST: Final = "127.0.0.1"

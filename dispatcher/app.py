@@ -20,7 +20,25 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from dispatcher import (
+from dispatcher.core.auth import may_subscribe
+from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.deadlines import Rules
+from dispatcher.core.errors import (
+    BadRequest,
+    DispatchError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
+from dispatcher.core.intake import IntakePolicy
+from dispatcher.settings import Settings
+from dispatcher.store import journal, reference, timers, vicinity
+from dispatcher.store import records as store
+from dispatcher.store.timers import TimerLoop
+from dispatcher.store.tokens import TokenBook
+from dispatcher.web import (
     api_actions,
     api_channels,
     api_incidents,
@@ -30,28 +48,10 @@ from dispatcher import (
     api_stats,
     api_tokens,
     api_units,
-    channels,
-    journal,
     openapi,
-    reference,
-    store,
-    timers,
-    vicinity,
 )
-from dispatcher.auth import may_subscribe
-from dispatcher.clocks import WorkingCalendar
-from dispatcher.deadlines import Rules
-from dispatcher.errors import (
-    BadRequest,
-    DispatchError,
-    NotFound,
-    PayloadTooLarge,
-    Unauthorized,
-    Unavailable,
-    ValidationFailed,
-)
-from dispatcher.guard import AuthGuard
-from dispatcher.http import (
+from dispatcher.web import intake_services as channels
+from dispatcher.web.context import (
     PRINCIPAL,
     RUNTIME,
     SETTINGS,
@@ -61,11 +61,8 @@ from dispatcher.http import (
     principal,
     runtime,
 )
-from dispatcher.intake import IntakePolicy
-from dispatcher.metrics import Metrics
-from dispatcher.settings import Settings
-from dispatcher.timers import TimerLoop
-from dispatcher.tokens import TokenBook
+from dispatcher.web.guard import AuthGuard
+from dispatcher.web.metrics import Metrics
 from realtime.bridge import Bridge
 from realtime.hub import Envelope, Hub
 from realtime.positions import Positions

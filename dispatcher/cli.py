@@ -14,9 +14,10 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from dispatcher import audit, migrate
 from dispatcher.app import create_app
+from dispatcher.core import audit
 from dispatcher.settings import ConfigError, from_env
+from dispatcher.store import migrate
 
 log = logging.getLogger("dispatcher")
 
@@ -88,7 +89,7 @@ def cmd_serve(_: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     # imported here: the demo needs the optional `embedded` packages, serve does not
-    from dispatcher.demo import run_demo  # noqa: PLC0415
+    from dispatcher.demo.run import run_demo  # noqa: PLC0415
 
     return run_demo(Path(args.data), port=args.port, rate_per_min=args.rate, open_browser=args.open)
 
@@ -98,9 +99,9 @@ def cmd_report_monthly(args: argparse.Namespace) -> int:
     # imported here: only this command needs the figures and openpyxl
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
-    from dispatcher.errors import ValidationFailed  # noqa: PLC0415
-    from dispatcher.figures_store import monthly_from_database  # noqa: PLC0415
-    from dispatcher.reports import ReportFormat  # noqa: PLC0415
+    from dispatcher.core.errors import ValidationFailed  # noqa: PLC0415
+    from dispatcher.core.reports import ReportFormat  # noqa: PLC0415
+    from dispatcher.store.figures import monthly_from_database  # noqa: PLC0415
 
     url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
     if not url:
@@ -129,7 +130,7 @@ async def _squads_and_load(
     """The known squad ids; with a collection, also make it the zone set (as ``PUT
     /api/v1/zones`` does) and answer its version."""
     # imported here: only `zones import` needs them
-    from dispatcher import reference  # noqa: PLC0415
+    from dispatcher.store import reference  # noqa: PLC0415
 
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher import migrate
-from dispatcher.embedded import PostgresProcess, RedisProcess, start_postgres, start_redis
+from dispatcher.demo.embedded import PostgresProcess, RedisProcess, start_postgres, start_redis
+from dispatcher.store import migrate
 
 TEMPLATE = "dispatch_template"
 

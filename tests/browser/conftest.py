@@ -29,7 +29,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import async_playwright
 
 from dispatcher.app import create_app
-from dispatcher.democity import DemoCity, build_demo_city
+from dispatcher.demo.city import DemoCity, build_demo_city
 from tests.integration.support import ADMIN, Api, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]

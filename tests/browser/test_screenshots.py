@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.simulator import make_report
+from dispatcher.demo.simulator import make_report
 from tests.browser.conftest import PageErrors, Site, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]

@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
+from dispatcher.core.ids import IncidentId
+from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.settings import Settings
 
 ADMIN = "test-admin-secret"

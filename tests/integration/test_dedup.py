@@ -9,9 +9,11 @@ from typing import Any
 
 import asyncpg
 
-from dispatcher import dedup, store, vicinity
-from dispatcher.categories import load_default_catalogue
-from dispatcher.incidents import Incident, Source
+from dispatcher.core import dedup
+from dispatcher.core.categories import load_default_catalogue
+from dispatcher.core.incidents import Incident, Source
+from dispatcher.store import records as store
+from dispatcher.store import vicinity
 from geo.coords import CRS, from_wgs84
 from tests.integration.support import EAST, WEST, Api, stored_incident, without_clock
 

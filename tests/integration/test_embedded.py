@@ -11,8 +11,8 @@ import asyncpg
 import redis
 import redis.asyncio as aioredis
 
-from dispatcher import migrate
-from dispatcher.embedded import PostgresProcess, RedisProcess, running_services
+from dispatcher.demo.embedded import PostgresProcess, RedisProcess, running_services
+from dispatcher.store import migrate
 
 INSERT_SQUAD = "INSERT INTO squads (id, name, kind) VALUES ($1, $2, 'street')"
 COUNT_SQUADS = "SELECT count(*) FROM squads"

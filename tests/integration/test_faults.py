@@ -14,9 +14,9 @@ import asyncpg
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from dispatcher import migrate
 from dispatcher.app import create_app
-from dispatcher.embedded import start_postgres, start_redis
+from dispatcher.demo.embedded import start_postgres, start_redis
+from dispatcher.store import migrate
 from tests.integration.support import Api, Console, settings_for
 
 

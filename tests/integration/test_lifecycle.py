@@ -14,9 +14,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from dispatcher import store
-from dispatcher.categories import load_default_catalogue
-from dispatcher.incidents import Incident, Source, State, evolve
+from dispatcher.core.categories import load_default_catalogue
+from dispatcher.core.incidents import Incident, Source, State, evolve
+from dispatcher.store import records as store
 from tests.integration.support import (
     ADMIN,
     WEST,

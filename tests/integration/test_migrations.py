@@ -9,8 +9,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dispatcher import migrate, reference
-from dispatcher.embedded import PostgresProcess
+from dispatcher.demo.embedded import PostgresProcess
+from dispatcher.store import migrate, reference
 
 
 async def test_every_migration_applies_to_an_empty_database_once(

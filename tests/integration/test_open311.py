@@ -20,10 +20,11 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from dispatcher import journal, store
-from dispatcher.events import Event, EventType
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
+from dispatcher.core.events import Event, EventType
+from dispatcher.core.ids import IncidentId
+from dispatcher.core.incidents import Incident, Source, State
+from dispatcher.store import journal
+from dispatcher.store import records as store
 from tests.integration.support import WEST, Api, stored_incident
 
 JURISDICTION = "huangpu.sh.gov.cn"

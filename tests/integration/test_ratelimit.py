@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from dispatcher.errors import RateLimited
-from dispatcher.ratelimit import RateLimiter
+from dispatcher.core.errors import RateLimited
+from dispatcher.web.ratelimit import RateLimiter
 from tests.integration.support import WEST, Api
 
 

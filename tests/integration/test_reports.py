@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from dispatcher.reports import GROUPINGS, HEADER_ROW, KEY_HEADERS, NOTES_SHEET, SHEETS, columns
+from dispatcher.core.reports import GROUPINGS, HEADER_ROW, KEY_HEADERS, NOTES_SHEET, SHEETS, columns
 from tests.integration.support import ADMIN, Api
 from tests.integration.test_stats import build
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher.sampling import Candidate, Stratum, draw, items
+from dispatcher.core.sampling import Candidate, Stratum, draw, items
 from tests.integration.support import ADMIN, Api
 from tests.integration.test_stats import act, west
 

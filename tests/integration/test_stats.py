@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from dispatcher.categories import load_default_catalogue
+from dispatcher.core.categories import load_default_catalogue
 from tests.integration.support import ADMIN, EAST, WEST, Api
 
 #: a continuous limit of 0.72 s: overdue within the test

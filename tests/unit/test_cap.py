@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher import cap
-from dispatcher.categories import by_code, load_default_catalogue
-from dispatcher.errors import BadRequest, ValidationFailed
+from dispatcher.core import cap
+from dispatcher.core.categories import by_code, load_default_catalogue
+from dispatcher.core.errors import BadRequest, ValidationFailed
 from geo.distance import distance_m
 
 CATEGORIES = by_code(load_default_catalogue())

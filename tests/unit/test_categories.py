@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dispatcher.categories import (
+from dispatcher.core.categories import (
     CLOCKS,
     DEFAULT_DEDUP_RADIUS_M,
     DEFAULT_DEDUP_WINDOW_S,
@@ -22,7 +22,7 @@ from dispatcher.categories import (
     load_default_catalogue,
     parse_catalogue,
 )
-from dispatcher.clocks import ClockKind
+from dispatcher.core.clocks import ClockKind
 
 #: what AI cameras detect (DESIGN: Who uses it), with the codes DESIGN gives where it gives one
 CAMERA_KINDS = {

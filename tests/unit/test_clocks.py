@@ -1,4 +1,4 @@
-"""Tests of dispatcher.clocks: known dates of the Chinese calendar, and properties checked
+"""Tests of dispatcher.core.clocks: known dates of the Chinese calendar, and properties checked
 against a slow minute-by-minute reference written here, independent of the module."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.clocks import (
+from dispatcher.core.clocks import (
     DEFAULT_CALENDAR,
     DEFAULT_WINDOWS,
     ClockKind,

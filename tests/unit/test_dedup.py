@@ -12,16 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box as rect
 
-from dispatcher import collation, dedup, repeats
-from dispatcher.auth import Principal, Role
-from dispatcher.categories import Category, Priority
-from dispatcher.clocks import WorkingCalendar
-from dispatcher.deadlines import Rules
-from dispatcher.errors import InvalidTransition
-from dispatcher.ids import IncidentId, TokenId
-from dispatcher.incidents import State
-from dispatcher.intake import IntakePlan, IntakePolicy, parse_report_object, plan_intake
-from dispatcher.routing import Squad, recommend
+from dispatcher.core import collation, dedup, repeats
+from dispatcher.core.auth import Principal, Role
+from dispatcher.core.categories import Category, Priority
+from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.deadlines import Rules
+from dispatcher.core.errors import InvalidTransition
+from dispatcher.core.ids import IncidentId, TokenId
+from dispatcher.core.incidents import State
+from dispatcher.core.intake import IntakePlan, IntakePolicy, parse_report_object, plan_intake
+from dispatcher.core.routing import Squad, recommend
 from geo.distance import distance_m
 from geo.zones import Zone, ZoneIndex, ZoneLevel
 

@@ -11,8 +11,8 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from dispatcher.categories import load_default_catalogue
-from dispatcher.democity import DemoCity, build_demo_city
+from dispatcher.core.categories import load_default_catalogue
+from dispatcher.demo.city import DemoCity, build_demo_city
 from geo.distance import LocalFrame
 
 STREETS = {

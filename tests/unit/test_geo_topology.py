@@ -8,7 +8,7 @@ import pytest
 import shapely
 from shapely.geometry import box, mapping
 
-from dispatcher.democity import build_demo_city
+from dispatcher.demo.city import build_demo_city
 from geo.distance import LocalFrame
 from geo.errors import InvalidZones
 from geo.zones import check_zone_set, parse_feature_collection

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from shapely.geometry import box
 
-from dispatcher import store
-from dispatcher.auth import Principal, Role, may_read_incident, may_subscribe
-from dispatcher.categories import Category, Priority
-from dispatcher.clocks import WorkingCalendar
-from dispatcher.deadlines import Rules
-from dispatcher.errors import BadRequest, ValidationFailed
-from dispatcher.events import EventType
-from dispatcher.ids import IncidentId, SquadId, TokenId
-from dispatcher.incidents import Flag, Incident, State, evolve
-from dispatcher.intake import IntakePolicy, parse_report, plan_intake
-from dispatcher.routing import Squad, recommend
+from dispatcher.core.auth import Principal, Role, may_read_incident, may_subscribe
+from dispatcher.core.categories import Category, Priority
+from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.deadlines import Rules
+from dispatcher.core.errors import BadRequest, ValidationFailed
+from dispatcher.core.events import EventType
+from dispatcher.core.ids import IncidentId, SquadId, TokenId
+from dispatcher.core.incidents import Flag, Incident, State, evolve
+from dispatcher.core.intake import IntakePolicy, parse_report, plan_intake
+from dispatcher.core.routing import Squad, recommend
+from dispatcher.store import records as store
 from geo.zones import Zone, ZoneIndex, ZoneLevel
 
 DEVICE = Principal(TokenId("tok-dev"), Role.DEVICE, "cam gateway")

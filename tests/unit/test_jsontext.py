@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dispatcher import jsontext
+from dispatcher.core import jsontext
 
 
 def stdlib(value: Any) -> str:

@@ -12,17 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.audit import around_seq, digest
-from dispatcher.audit import text as audit_text
-from dispatcher.auth import Principal, Role
-from dispatcher.categories import Category, Priority
-from dispatcher.clocks import WorkingCalendar
-from dispatcher.deadlines import Rules, case_clock, live_view
-from dispatcher.errors import Forbidden, InvalidTransition, ValidationFailed
-from dispatcher.events import EventType
-from dispatcher.ids import IncidentId, SquadId, TokenId
-from dispatcher.incidents import Incident, Source, State
-from dispatcher.lifecycle import (
+from dispatcher.core.audit import around_seq, digest
+from dispatcher.core.audit import text as audit_text
+from dispatcher.core.auth import Principal, Role
+from dispatcher.core.categories import Category, Priority
+from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.deadlines import Rules, case_clock, live_view
+from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
+from dispatcher.core.events import EventType
+from dispatcher.core.ids import IncidentId, SquadId, TokenId
+from dispatcher.core.incidents import Incident, Source, State
+from dispatcher.core.lifecycle import (
     ALLOWED_FROM,
     Action,
     ActionIn,
@@ -31,8 +31,8 @@ from dispatcher.lifecycle import (
     decide,
     parse_action,
 )
-from dispatcher.routing import Squad
-from dispatcher.timers import CASE_OVERDUE, CASE_WARNING, STAGE_OVERDUE, ancestors, fire, owed
+from dispatcher.core.routing import Squad
+from dispatcher.store.timers import CASE_OVERDUE, CASE_WARNING, STAGE_OVERDUE, ancestors, fire, owed
 
 RULES = Rules(WorkingCalendar())
 OPERATOR = Principal(TokenId("op"), Role.OPERATOR, "值班员")

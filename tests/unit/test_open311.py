@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher import batch, open311, outbox, visits
-from dispatcher.categories import by_code, load_default_catalogue
-from dispatcher.errors import BadRequest, NotFound
-from dispatcher.ids import IncidentId
-from dispatcher.incidents import Incident, Source, State
+from dispatcher.core import batch, open311, visits
+from dispatcher.core.categories import by_code, load_default_catalogue
+from dispatcher.core.errors import BadRequest, NotFound
+from dispatcher.core.ids import IncidentId
+from dispatcher.core.incidents import Incident, Source, State
+from dispatcher.web import outbox
 
 CATEGORIES = by_code(load_default_catalogue())
 TZ = ZoneInfo("Asia/Shanghai")

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from dispatcher.app import create_app
-from dispatcher.openapi import api_routes, document
+from dispatcher.core.stats import COUNTS, RATES
 from dispatcher.settings import Settings
-from dispatcher.stats import COUNTS, RATES
+from dispatcher.web.openapi import api_routes, document
 
 #: CONTRACT §7's names, each in every row of the figures
 CONTRACT_FIGURES = (

@@ -7,7 +7,7 @@ import io
 
 import openpyxl
 
-from dispatcher.reports import (
+from dispatcher.core.reports import (
     GROUPINGS,
     HEADER_ROW,
     NOTES_SHEET,
@@ -17,7 +17,7 @@ from dispatcher.reports import (
     write_csv,
     write_xlsx,
 )
-from dispatcher.stats import (
+from dispatcher.core.stats import (
     DEFAULT_WEIGHTS,
     DEFINITIONS,
     RULES,

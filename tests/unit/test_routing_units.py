@@ -9,9 +9,9 @@ from typing import Any, cast
 import pytest
 from shapely.geometry import Point
 
-from dispatcher.categories import Category, Priority
-from dispatcher.incidents import Flag
-from dispatcher.routing import (
+from dispatcher.core.categories import Category, Priority
+from dispatcher.core.incidents import Flag
+from dispatcher.core.routing import (
     Candidate,
     Recommendation,
     Squad,
@@ -21,7 +21,7 @@ from dispatcher.routing import (
     recommend,
     with_units,
 )
-from dispatcher.units import Position, Unit, UnitState, UnitStatus
+from dispatcher.core.units import Position, Unit, UnitState, UnitStatus
 from geo.distance import LocalFrame
 from geo.zones import ZoneIndex, parse_feature_collection
 from tests.integration.support import EAST, SQUADS, TOWN, WEST

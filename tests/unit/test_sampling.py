@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from dispatcher.deadlines import case_clock
-from dispatcher.errors import Forbidden, InvalidTransition, ValidationFailed
-from dispatcher.events import EventType
-from dispatcher.incidents import State
-from dispatcher.lifecycle import Action
-from dispatcher.sampling import (
+from dispatcher.core.deadlines import case_clock
+from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
+from dispatcher.core.events import EventType
+from dispatcher.core.incidents import State
+from dispatcher.core.lifecycle import Action
+from dispatcher.core.sampling import (
     DEFAULT_STRATA,
     Candidate,
     CheckIn,

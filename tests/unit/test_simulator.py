@@ -15,10 +15,10 @@ import shapely
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from dispatcher.categories import load_default_catalogue
-from dispatcher.democity import DemoCity, build_demo_city
-from dispatcher.incidents import Source
-from dispatcher.simulator import (
+from dispatcher.core.categories import load_default_catalogue
+from dispatcher.core.incidents import Source
+from dispatcher.demo.city import DemoCity, build_demo_city
+from dispatcher.demo.simulator import (
     CAMERA_REACH_M,
     CATEGORY_WEIGHTS,
     CST,
@@ -94,7 +94,7 @@ def test_bodies_have_every_contract_field(reports: list[dict[str, Any]]) -> None
 
 
 def test_bodies_pass_the_intake_validation(reports: list[dict[str, Any]]) -> None:
-    intake = pytest.importorskip("dispatcher.intake")
+    intake = pytest.importorskip("dispatcher.core.intake")
     for r in reports[:500]:
         parsed = intake.parse_report_object(r)
         assert parsed.category == r["category"]

@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.errors import ValidationFailed
-from dispatcher.figures_store import dimension_of
-from dispatcher.periods import day_keys, month_period, parse_period
-from dispatcher.stats import (
+from dispatcher.core.errors import ValidationFailed
+from dispatcher.core.periods import day_keys, month_period, parse_period
+from dispatcher.core.stats import (
     COUNTS,
     DEFAULT_WEIGHTS,
     DEFINITIONS,
@@ -25,6 +24,7 @@ from dispatcher.stats import (
     tabulate,
     time_figure,
 )
+from dispatcher.store.figures import dimension_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai

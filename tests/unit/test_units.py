@@ -13,10 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from shapely.geometry import Point
 
-from dispatcher.demo import unit_step
-from dispatcher.democity import build_demo_city
-from dispatcher.errors import BadRequest, ValidationFailed
-from dispatcher.units import (
+from dispatcher.core.errors import BadRequest, ValidationFailed
+from dispatcher.core.units import (
     Position,
     Unit,
     UnitState,
@@ -29,6 +27,8 @@ from dispatcher.units import (
     topics_of,
     unit_json,
 )
+from dispatcher.demo.city import build_demo_city
+from dispatcher.demo.run import unit_step
 from geo.coords import CRS, from_wgs84
 from geo.distance import distance_m
 from realtime.hub import Envelope, Hub, Subscriber, text_frame

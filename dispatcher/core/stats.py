@@ -1,0 +1,322 @@
+"""Figures (评价, CONTRACT §7): counts, rates, times and the weighted score.
+
+Pure. The store (:mod:`dispatcher.store.figures`) works out from the history how each
+incident received in the period stood at the instant the figures are judged (``as_of``), and
+lets PostgreSQL count the incidents per group and per :class:`Standing` (a handful of
+distinct standings per group, however many incidents) and measure the stage times. Here
+:func:`classify` says which counts a standing adds to, and :func:`tabulate` turns the counted
+standings into the counts, the rates, the times and the 综合指标值 of each group.
+
+What each figure means is :data:`DEFINITIONS`; the rules for the edges (an incident that
+crosses the period's end, a suspended one, a merged duplicate, whose squad a row is) are
+:data:`RULES`. Both are stated word for word in the API documentation and the report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from dispatcher.core.errors import ValidationFailed
+
+
+class GroupBy(StrEnum):
+    SQUAD = "squad"
+    ZONE = "zone"
+    CATEGORY = "category"
+    SOURCE = "source"
+    DAY = "day"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How an incident received in the period stood at ``as_of`` (from its history)."""
+
+    state: str  # its state at as_of
+    registered: bool = False  # registered (立案) before as_of
+    dispatched: bool = False  # dispatched to a squad before as_of
+    returned: bool = False  # returned by a squad at least once (回退)
+    reworked: bool = False  # sent back by a failed verification or review (返工)
+    extended: bool = False  # given an approved extension (延期)
+    suspended: bool = False  # suspended (挂账) at as_of
+    on_time: bool = False  # its last resolution was at or before its deadline
+    past_deadline: bool = False  # its deadline, as it stood, was before as_of
+
+
+#: the counts of a group, in the order of the report's columns
+COUNTS: Final = (
+    "received",
+    "registered",
+    "dispatched",
+    "resolved",
+    "closed",
+    "closed_on_time",
+    "overdue_open",
+    "reworked",
+    "extended",
+    "returned",
+    "suspended",
+    "rejected",
+    "merged",
+)
+#: rate → (numerator, denominator)
+RATES: Final[Mapping[str, tuple[str, str]]] = {
+    "disposal_rate": ("resolved", "dispatched"),
+    "on_time_rate": ("closed_on_time", "dispatched"),
+    "close_rate": ("closed", "registered"),
+    "rework_rate": ("reworked", "registered"),
+    "extension_rate": ("extended", "dispatched"),
+    "overdue_open_rate": ("overdue_open", "dispatched"),
+}
+#: rates where less is better: they enter the score as (1 − rate)
+NEGATIVE: Final = frozenset({"rework_rate", "extension_rate", "overdue_open_rate"})
+TIMES: Final = ("report_to_dispatch", "dispatch_to_accept", "accept_to_resolve")
+RATE_DECIMALS: Final = 6
+SCORE_DECIMALS: Final = 4
+#: the usual scheme: 处置率 30, 按期处置率 20, 返工率 20, 超期未处置率 20, 延期率 10
+DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
+    "disposal_rate": 30.0,
+    "on_time_rate": 20.0,
+    "rework_rate": 20.0,
+    "overdue_open_rate": 20.0,
+    "extension_rate": 10.0,
+}
+
+LABELS: Final[Mapping[str, str]] = {
+    "received": "受理数",
+    "registered": "立案数",
+    "dispatched": "派遣数（应处置数）",
+    "resolved": "处置数",
+    "closed": "结案数",
+    "closed_on_time": "按期处置数",
+    "overdue_open": "超期未处置数",
+    "reworked": "返工数",
+    "extended": "延期数",
+    "returned": "回退数",
+    "suspended": "挂账数",
+    "rejected": "不予立案数",
+    "merged": "并案数",
+    "disposal_rate": "处置率",
+    "on_time_rate": "按期处置率",
+    "close_rate": "结案率",
+    "rework_rate": "返工率",
+    "extension_rate": "延期率",
+    "overdue_open_rate": "超期未处置率",
+    "report_to_dispatch": "上报→派遣",
+    "dispatch_to_accept": "派遣→签收",
+    "accept_to_resolve": "签收→处置",
+    "score": "综合指标值",
+}
+
+#: what each count and rate means, as stated in the API documentation and the report
+DEFINITIONS: Final[Mapping[str, str]] = {
+    "received": "incidents received in the period, merged duplicates excluded",
+    "registered": "of those, registered (立案) before as_of",
+    "dispatched": "of those, dispatched to a squad before as_of (应处置数)",
+    "resolved": "of those dispatched, resolved or closed at as_of (not sent back for rework)",
+    "closed": "of those, closed (结案) at as_of",
+    "closed_on_time": "of those closed, whose last resolution was at or before the deadline "
+    "in force then (approved extensions added, time suspended not counted)",
+    "overdue_open": "of those dispatched, not yet resolved at as_of, not suspended, and past "
+    "their deadline",
+    "reworked": "of those, sent back at least once by a failed verification or review (返工)",
+    "extended": "of those, with at least one approved extension (延期)",
+    "returned": "of those, returned by a squad at least once (回退)",
+    "suspended": "of those, suspended (挂账) at as_of",
+    "rejected": "of those received, not registered (不予立案)",
+    "merged": "incidents received in the period that are merged duplicates (并案) at as_of",
+    "disposal_rate": "处置率 = resolved / dispatched",
+    "on_time_rate": "按期处置率 = closed_on_time / dispatched",
+    "close_rate": "结案率 = closed / registered",
+    "rework_rate": "返工率 = reworked / registered",
+    "extension_rate": "延期率 = extended / dispatched",
+    "overdue_open_rate": "超期未处置率 = overdue_open / dispatched",
+    "report_to_dispatch": "seconds from the report to the first dispatch (0 when intake "
+    "dispatched it itself); average and 90th percentile",
+    "dispatch_to_accept": "seconds from the dispatch that was signed for to the first "
+    "sign-for (签收)",
+    "accept_to_resolve": "seconds from the first sign-for to the first resolution, time "
+    "suspended excluded",
+    "score": "综合指标值 = 100 × Σ weight × x / Σ weight, x the rate for 处置率, 按期处置率 "
+    "(and 结案率) and 1 − rate for 返工率, 超期未处置率, 延期率; none while a weighted rate "
+    "has no denominator",
+}
+
+RULES: Final = (
+    "The figures of a period [from, to) are about the incidents received in it, each as it "
+    "stood at as_of (to, or now while the period runs): nothing at or after as_of counts, so "
+    "a finished period's figures never change.",
+    "An incident that crosses the period's end counts in the period it was received in, "
+    "with its state at as_of (e.g. dispatched, not resolved, overdue if its deadline passed).",
+    "A merged duplicate (并案) counts only as merged, in no other count or rate; the incident "
+    "it was merged into counts once.",
+    "A suspended incident (挂账) is not overdue while suspended; time suspended counts "
+    "neither against its deadline nor in the sign-for→resolution time.",
+    "Rows are attributed to the squad the incident was last dispatched to before as_of; "
+    "support squads of a joint dispatch are not credited; never dispatched: no squad.",
+    "A rate whose denominator is 0 is null. Rates are rounded to 6 decimal places (0.428571 "
+    "is 42.8571%), the score to 4, times to the millisecond. Percentiles interpolate "
+    "linearly (PostgreSQL percentile_cont). Days are calendar days in DISPATCH_TZ.",
+)
+
+_RESOLVED: Final = frozenset({"resolved", "closed"})
+_UNRESOLVED: Final = frozenset({"dispatched", "accepted", "returned"})
+
+
+def classify(s: Standing) -> tuple[str, ...]:
+    """The counts an incident standing as ``s`` adds one to: the rules of :data:`RULES`."""
+    if s.state == "merged":
+        return ("merged",)
+    marks = ["received"]
+    if s.state == "rejected":
+        marks.append("rejected")
+    if s.registered:
+        marks.append("registered")
+    if not s.dispatched:
+        return tuple(marks)
+    marks.append("dispatched")
+    if s.state in _RESOLVED:
+        marks.append("resolved")
+    if s.state == "closed":
+        marks.append("closed")
+        if s.on_time:
+            marks.append("closed_on_time")
+    if s.suspended and s.state not in _RESOLVED:
+        marks.append("suspended")
+    elif s.state in _UNRESOLVED and s.past_deadline:
+        marks.append("overdue_open")
+    marks.extend(name for name in ("reworked", "extended", "returned") if getattr(s, name))
+    return tuple(marks)
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    """``numerator / denominator`` to 6 decimal places (a spreadsheet keeps it exactly)."""
+    return None if denominator == 0 else round(numerator / denominator, RATE_DECIMALS)
+
+
+def score(rates: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
+    """综合指标值 out of 100; None when a weighted rate is None."""
+    total = sum(weights.values())
+    points = 0.0
+    for name, weight in weights.items():
+        if weight == 0:
+            continue
+        value = rates.get(name)
+        if value is None:
+            return None
+        points += weight * ((1.0 - value) if name in NEGATIVE else value)
+    return round(100.0 * points / total, SCORE_DECIMALS)
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """``disposal_rate:30,on_time_rate:20,...``; rates left out weigh 0. None: the default."""
+    if text is None or not text.strip():
+        return dict(DEFAULT_WEIGHTS)
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, raw = part.partition(":")
+        name = name.strip()
+        if not sep or name not in RATES:
+            raise ValidationFailed(
+                f"weights: expected rate:weight pairs of {', '.join(RATES)}", field="weights"
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValidationFailed(f"weights: {raw!r} is not a number", field="weights") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValidationFailed("weights: a weight is a number ≥ 0", field="weights")
+        weights[name] = value
+    if sum(weights.values()) <= 0:
+        raise ValidationFailed("weights: at least one weight must be positive", field="weights")
+    return weights
+
+
+@dataclass(frozen=True)
+class TimeFigure:
+    count: int
+    avg_s: float | None
+    p90_s: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "avg_s": self.avg_s, "p90_s": self.p90_s}
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    key: str | None
+    name: str
+    counts: Mapping[str, int]
+    rates: Mapping[str, float | None]
+    times: Mapping[str, TimeFigure]
+    score: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            **self.counts,
+            **self.rates,
+            "times": {k: v.to_json() for k, v in self.times.items()},
+            "score": self.score,
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def time_figure(count: int, avg_s: float | None, p90_s: float | None) -> TimeFigure:
+    """A stage's time as the database measured it, to the millisecond."""
+    return TimeFigure(count, _round(avg_s, 3), _round(p90_s, 3))
+
+
+NO_TIME: Final = TimeFigure(0, None, None)
+#: how many incidents of one standing a group holds
+Counted = tuple[Standing, int]
+
+
+def summarise(
+    key: str | None,
+    name: str,
+    counted: Iterable[Counted],
+    times: Mapping[str, TimeFigure],
+    weights: Mapping[str, float],
+) -> GroupFigures:
+    """The figures of one group: its counted standings and its stage times."""
+    counts = dict.fromkeys(COUNTS, 0)
+    for standing, n in counted:
+        for mark in classify(standing):
+            counts[mark] += n
+    rates = {r: rate(counts[n], counts[d]) for r, (n, d) in RATES.items()}
+    stage_times = {t: times.get(t, NO_TIME) for t in TIMES}
+    return GroupFigures(key, name, counts, rates, stage_times, score(rates, weights))
+
+
+@dataclass(frozen=True)
+class Figures:
+    group_by: GroupBy
+    groups: tuple[GroupFigures, ...]
+    total: GroupFigures
+
+
+def tabulate(
+    group_by: GroupBy,
+    counted: Mapping[str | None, Sequence[Counted]],
+    timed: Mapping[str | None, Mapping[str, TimeFigure]],
+    total: GroupFigures,
+    weights: Mapping[str, float],
+    name_of: Callable[[str | None], str],
+    keys: Sequence[str] = (),
+) -> Figures:
+    """Every group's figures, ordered by key (None last); ``keys`` are shown even when empty
+    (every day of the period, every squad)."""
+    found = set(keys) | set(counted)
+    ordered = sorted(found, key=lambda k: (k is None, k or ""))
+    groups = tuple(
+        summarise(k, name_of(k), counted.get(k, ()), timed.get(k, {}), weights) for k in ordered
+    )
+    return Figures(group_by, groups, total)

@@ -1,0 +1,183 @@
+"""``dispatch demo``: the whole thing on one machine with nothing prepared.
+
+Starts private PostgreSQL and Redis processes under a data folder, migrates, runs the server,
+loads the demo city through the API (as a real deployment would), starts the live simulator,
+and prints the console's address and an operator token. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import secrets
+import signal
+import webbrowser
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import web
+from shapely.geometry import Point
+
+from dispatcher.app import create_app
+from dispatcher.demo.city import DemoCity, build_demo_city
+from dispatcher.demo.embedded import running_services
+from dispatcher.demo.simulator import run_simulator
+from dispatcher.settings import Settings
+from dispatcher.store import migrate
+from geo.coords import CRS, from_wgs84
+
+log = logging.getLogger(__name__)
+
+
+async def _call(
+    session: aiohttp.ClientSession, method: str, url: str, token: str, body: Any
+) -> dict[str, Any]:
+    async with session.request(
+        method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        answer: dict[str, Any] = await resp.json()
+        if resp.status >= 400:
+            raise RuntimeError(f"{method} {url}: {resp.status} {answer}")
+        return answer
+
+
+async def load_city(base: str, admin: str, city: DemoCity) -> tuple[str, str]:
+    """Put the city's squads, zones and units; answer (operator token, device token)."""
+    async with aiohttp.ClientSession() as session:
+        for squad in city.squads:
+            body = {k: v for k, v in squad.items() if k != "id"}
+            await _call(session, "PUT", f"{base}/api/v1/squads/{squad['id']}", admin, body)
+        await _call(session, "PUT", f"{base}/api/v1/zones", admin, city.zones_geojson)
+        for unit in city.units:
+            body = {k: unit[k] for k in ("squad_id", "name", "skills", "status")}
+            await _call(session, "PUT", f"{base}/api/v1/units/{unit['id']}", admin, body)
+            where = {"lon": unit["lon"], "lat": unit["lat"]}
+            await _call(session, "POST", f"{base}/api/v1/units/{unit['id']}/position", admin, where)
+        tokens = []
+        for role, name in (("operator", "演示值班员"), ("device", "演示设备网关")):
+            answer = await _call(
+                session, "POST", f"{base}/api/v1/tokens", admin, {"role": role, "name": name}
+            )
+            tokens.append(str(answer["token"]))
+    return tokens[0], tokens[1]
+
+
+#: how a unit's status changes now and then on the demo's big screen (mostly back on patrol)
+_NEXT_STATUS: Final = {
+    "available": (("available", 0.80), ("en_route", 0.10), ("busy", 0.07), ("off_duty", 0.03)),
+    "en_route": (("on_scene", 0.60), ("en_route", 0.40)),
+    "on_scene": (("available", 0.40), ("on_scene", 0.60)),
+    "busy": (("available", 0.30), ("busy", 0.70)),
+    "off_duty": (("available", 0.20), ("off_duty", 0.80)),
+}
+
+
+def unit_step(
+    rng: random.Random, city: DemoCity, unit: dict[str, Any], status: str
+) -> tuple[float, float]:
+    """Where a demo unit is a few seconds later: 10–80 m in a random direction (in metres on
+    the city's plane), staying in its street (a brigade's unit: in the district); it stays
+    put when off duty or on scene."""
+    lon, lat = float(unit["lon"]), float(unit["lat"])
+    if status in ("off_duty", "on_scene") or city.frame is None:
+        return lon, lat
+    areas = [s.geometry for s in city.streets if s.squad_id == unit["squad_id"]]
+    areas = areas or [s.geometry for s in city.streets]
+    x, y = city.frame.xy(lon, lat)
+    for _ in range(8):
+        heading, metres = rng.uniform(0, 2 * math.pi), rng.uniform(10, 80)
+        point = city.frame.to_wgs84(
+            Point(x + metres * math.cos(heading), y + metres * math.sin(heading))
+        )
+        if any(area.covers(point) for area in areas):
+            return round(float(point.x), 6), round(float(point.y), 6)
+    return lon, lat
+
+
+async def move_units(
+    base: str, token: str, city: DemoCity, stop: asyncio.Event, every_s: float = 3.0, seed: int = 11
+) -> None:
+    """Move a third of the demo's units every ``every_s`` seconds, as their phones would report
+    (some in GCJ-02, as Chinese phone maps give), and change a status now and then."""
+    rng = random.Random(seed)
+    units = [dict(u) for u in city.units]
+    statuses = {u["id"]: str(u["status"]) for u in units}
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            for unit in rng.sample(units, max(1, len(units) // 3)):
+                unit["lon"], unit["lat"] = unit_step(rng, city, unit, statuses[unit["id"]])
+                body: dict[str, Any] = {"lon": unit["lon"], "lat": unit["lat"]}
+                if rng.random() < 0.3:
+                    body["lon"], body["lat"] = from_wgs84(unit["lon"], unit["lat"], CRS.GCJ02)
+                    body["crs"] = "GCJ02"
+                url = f"{base}/api/v1/units/{unit['id']}"
+                try:
+                    await _call(session, "POST", f"{url}/position", token, body)
+                    choices = _NEXT_STATUS[statuses[unit["id"]]]
+                    status = rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
+                    if status != statuses[unit["id"]]:
+                        await _call(session, "POST", f"{url}/status", token, {"status": status})
+                        statuses[unit["id"]] = status
+                except (aiohttp.ClientError, RuntimeError) as exc:
+                    log.warning("moving demo unit %s failed: %s", unit["id"], exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
+
+async def _serve(settings: Settings, rate_per_min: float, open_browser: bool) -> None:
+    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    base = f"http://{settings.host}:{settings.port}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        city = build_demo_city()
+        assert settings.admin_token is not None
+        operator, device = await load_city(base, settings.admin_token, city)
+        url = f"{base}/#token={operator}"
+        print(
+            f"\n  {city.district_name} demo is running.\n"
+            f"  Console:        {url}\n"
+            f"  Operator token: {operator}\n"
+            f"  Admin token:    {settings.admin_token}\n"
+            "  Ctrl-C stops the server, the simulator, PostgreSQL and Redis.\n",
+            flush=True,
+        )
+        if open_browser:
+            webbrowser.open(url)
+        simulator = loop.create_task(
+            run_simulator(base, device, city, rate_per_min=rate_per_min, stop=stop)
+        )
+        mover = loop.create_task(move_units(base, operator, city, stop))
+        await stop.wait()
+        for task in (simulator, mover):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await runner.cleanup()
+
+
+def run_demo(
+    data: Path, *, port: int = 8080, rate_per_min: float = 30.0, open_browser: bool = False
+) -> int:
+    """Run the demo until Ctrl-C; answer the exit code."""
+    data.mkdir(parents=True, exist_ok=True)
+    with running_services(data.resolve()) as (postgres, redis):
+        asyncio.run(migrate.apply(postgres.url))
+        settings = Settings(
+            database_url=postgres.url,
+            redis_url=redis.url,
+            port=port,
+            admin_token="demo-admin-" + secrets.token_hex(8),
+        )
+        asyncio.run(_serve(settings, rate_per_min, open_browser))
+    return 0

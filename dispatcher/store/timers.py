@@ -1,0 +1,290 @@
+"""Three-colour timers (三色预警) that survive restarts and fire once across processes.
+
+Which alerts an incident is owed is a pure function of the incident (:func:`owed`): the
+yellow warning and the red overdue of its case clock, and the overdue of its current stage.
+Every change of an incident rewrites its rows in ``timers`` (in the same transaction); the
+:class:`TimerLoop` of every server process takes due rows, locking the incidents with
+``FOR UPDATE SKIP LOCKED`` so that one process fires each, decides with :func:`fire` what the
+alert is (nothing, if the incident moved on), and marks the rows fired. Rows that fell due
+while every process was down are simply due: the next loop catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from dispatcher.core.auth import SYSTEM_ACTOR
+from dispatcher.core.clocks import Colour
+from dispatcher.core.deadlines import STAGE_OF_STATE, Rules, case_clock, stage_deadline, stage_since
+from dispatcher.core.events import Event, EventType, incident_topics
+from dispatcher.core.incidents import Incident, State
+from dispatcher.core.routing import Squad
+from dispatcher.store import journal
+from dispatcher.store import records as store
+from realtime.hub import Envelope
+
+log = logging.getLogger(__name__)
+
+CASE_WARNING: Final = "case_warning"
+CASE_OVERDUE: Final = "case_overdue"
+STAGE_OVERDUE: Final = "stage_overdue"
+#: states in which the case clock runs towards the squad's deadline
+CLOCKED: Final = frozenset({State.REGISTERED, State.RETURNED, State.DISPATCHED, State.ACCEPTED})
+
+
+def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, datetime]]:
+    """The alerts not yet given for the incident as it is, with when each falls due."""
+    if incident.extra.get("suspended") or not incident.state.is_open:
+        return []
+    timers: list[tuple[str, datetime]] = []
+    clock = case_clock(incident)
+    if clock is not None and incident.state in CLOCKED and clock.stopped_at is None:
+        alerted = incident.extra.get("case_alerted")
+        if alerted is None:
+            timers.append((CASE_WARNING, clock.warning_at(rules, now)))
+        if alerted != Colour.RED.value:
+            timers.append((CASE_OVERDUE, clock.deadline(rules.calendar, now)))
+    due = stage_deadline(incident, rules)
+    if due is not None and incident.extra.get("stage_alerted") != stage_since(incident).isoformat():
+        timers.append((STAGE_OVERDUE, due))
+    return timers
+
+
+def ancestors(squad_id: str | None, squads: Mapping[str, Squad]) -> list[str]:
+    """The squad's parent, its parent's parent, ...: who hears of an overdue case (3 tiers)."""
+    found: list[str] = []
+    current = squads.get(squad_id) if squad_id else None
+    while current is not None and current.parent_id and current.parent_id not in found:
+        found.append(current.parent_id)
+        current = squads.get(current.parent_id)
+    return found
+
+
+@dataclass(frozen=True)
+class Alert:
+    incident: Incident
+    event: Event
+    supervision: tuple[str, list[str]] | None = None  # (note, squads notified)
+
+
+def fire(
+    incident: Incident, kind: str, rules: Rules, now: datetime, squads: Mapping[str, Squad]
+) -> Alert | None:
+    """The alert a due timer gives, or None when the incident no longer owes it."""
+    if incident.extra.get("suspended") or not incident.state.is_open:
+        return None
+    extra = dict(incident.extra)
+    topics = incident_topics(incident)
+    detail: dict[str, Any] = {}
+    supervision = None
+    if kind in (CASE_WARNING, CASE_OVERDUE):
+        clock = case_clock(incident)
+        if clock is None or incident.state not in CLOCKED or clock.stopped_at is not None:
+            return None
+        colour = clock.colour(rules, now)
+        wanted = Colour.YELLOW if kind == CASE_WARNING else Colour.RED
+        given = extra.get("case_alerted")
+        if colour is Colour.GREEN or (wanted is Colour.RED and colour is not Colour.RED):
+            return None
+        if given == Colour.RED.value or (given == Colour.YELLOW.value and colour is Colour.YELLOW):
+            return None
+        extra["case_alerted"] = colour.value
+        extra["colour"] = colour.value
+        detail = {
+            "clock": "case",
+            "deadline": incident.deadline.isoformat() if incident.deadline else None,
+        }
+        event_type = EventType.DEADLINE_WARNING
+        if colour is Colour.RED:
+            event_type = EventType.DEADLINE_OVERDUE
+            escalated = ancestors(incident.squad_id, squads)
+            topics = (*topics, *(f"squad:{s}" for s in escalated if f"squad:{s}" not in topics))
+            detail["escalated_to"] = escalated
+            supervision = (f"超期未处置（时限 {detail['deadline']}）", escalated)
+    elif kind == STAGE_OVERDUE:
+        due = stage_deadline(incident, rules)
+        stage = STAGE_OF_STATE.get(incident.state)
+        since = stage_since(incident).isoformat()
+        if due is None or stage is None or now < due or extra.get("stage_alerted") == since:
+            return None
+        extra["stage_alerted"] = since
+        detail = {"clock": "stage", "stage": stage.value, "deadline": due.isoformat()}
+        event_type = EventType.DEADLINE_OVERDUE
+    else:
+        raise ValueError(f"unknown timer kind {kind!r}")
+    changed = replace(incident, extra=extra, updated_at=now, version=incident.version + 1)
+    event = Event(
+        type=event_type,
+        incident=changed,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        actor_role=None,
+        action=None,
+        state_before=incident.state,
+        detail=detail,
+        only_topics=tuple(topics),
+    )
+    return Alert(changed, event, supervision)
+
+
+DELETE_TIMERS: Final = "DELETE FROM timers WHERE incident_id = $1"
+INSERT_TIMERS: Final = """
+INSERT INTO timers (incident_id, kind, due_at)
+SELECT $1, k, d FROM unnest($2::text[], $3::timestamptz[]) AS t(k, d)"""
+DUE_INCIDENTS: Final = """
+SELECT DISTINCT incident_id FROM (
+    SELECT incident_id FROM timers WHERE fired_at IS NULL AND due_at <= $1
+    ORDER BY due_at LIMIT $2) AS due"""
+LOCK_INCIDENTS: Final = """
+SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED"""
+TAKE_TIMERS: Final = """
+UPDATE timers SET fired_at = $2
+WHERE incident_id = ANY($1::text[]) AND fired_at IS NULL AND due_at <= $2
+RETURNING incident_id, kind"""
+NEXT_DUE: Final = "SELECT min(due_at) FROM timers WHERE fired_at IS NULL"
+INSERT_SUPERVISION: Final = """
+INSERT INTO supervisions (incident_id, kind, opened_at, opened_by, note, notified)
+VALUES ($1, $2, $3, $4, $5, $6)"""
+
+
+async def reschedule(
+    conn: store.Connection, incident: Incident, rules: Rules, now: datetime
+) -> None:
+    """Rewrite the incident's timers to what it is owed now (in the caller's transaction)."""
+    await conn.execute(DELETE_TIMERS, incident.id)
+    timers = owed(incident, rules, now)
+    if timers:
+        await conn.execute(
+            INSERT_TIMERS, incident.id, [k for k, _ in timers], [d for _, d in timers]
+        )
+
+
+def owed_new(
+    incidents: Sequence[Incident], rules: Rules, now: datetime
+) -> list[tuple[str, str, datetime]]:
+    """The timers of incidents about to be inserted, as (incident id, kind, due) rows:
+    intake's insert arms them in its statement (``store.insert_incidents``)."""
+    return [(i.id, kind, due) for i in incidents for kind, due in owed(i, rules, now)]
+
+
+async def open_supervision(
+    conn: store.Connection,
+    incident_id: str,
+    kind: str,
+    now: datetime,
+    by: str,
+    note: str,
+    notified: Sequence[str] = (),
+) -> None:
+    await conn.execute(INSERT_SUPERVISION, incident_id, kind, now, by, note, list(notified))
+
+
+class TimerLoop:
+    """Fires due timers until cancelled. One per server process; they share the work."""
+
+    def __init__(
+        self,
+        pool: store.Pool,
+        rules: Rules,
+        squads: Callable[[], Mapping[str, Squad]],
+        on_commit: Callable[[list[Envelope]], None],
+        *,
+        batch: int = 200,
+        idle_s: float = 0.5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._rules = rules
+        self._squads = squads
+        self._on_commit = on_commit
+        self._batch = batch
+        self._idle_s = idle_s
+        self._clock = clock
+        self.fired = 0
+        self.wake = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                fired = await self.run_once()
+            except Exception as exc:
+                log.warning("the timer loop failed: %s", exc)
+                fired = 0
+            if fired >= self._batch:
+                continue  # more are due: no sleep
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        wait = self._idle_s
+        try:
+            next_due = await self._pool.fetchval(NEXT_DUE)
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
+        except Exception as exc:
+            log.debug("could not read the next due timer: %s", exc)
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=wait)
+
+    async def run_once(self) -> int:
+        """Fire what is due now; answer how many timers were taken."""
+        now = self._clock()
+        ids = [r["incident_id"] for r in await self._pool.fetch(DUE_INCIDENTS, now, self._batch)]
+        if not ids:
+            return 0
+        squads = self._squads()
+        tz = self._rules.calendar.tz
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = {
+                i.id: i
+                for i in (store.decode_doc(r["doc"]) for r in await conn.fetch(LOCK_INCIDENTS, ids))
+            }
+            if not locked:
+                return 0
+            taken = await conn.fetch(TAKE_TIMERS, list(locked), now)
+            events: list[Event] = []
+            supervisions: list[tuple[str, str, list[str]]] = []
+            for row in sorted(taken, key=lambda r: (r["incident_id"], r["kind"] != CASE_WARNING)):
+                incident = locked[row["incident_id"]]
+                alert = fire(incident, row["kind"], self._rules, now, squads)
+                if alert is None:
+                    continue
+                locked[incident.id] = alert.incident
+                events.append(alert.event)
+                if alert.supervision is not None:
+                    supervisions.append((incident.id, *alert.supervision))
+            changed = {e.incident.id for e in events}
+            await store.update_incidents(
+                conn, [store.encode_doc(locked[i], tz) for i in sorted(changed)]
+            )
+            if supervisions:
+                await conn.executemany(
+                    INSERT_SUPERVISION,
+                    [
+                        (i, "overdue", now, SYSTEM_ACTOR, note, notified)
+                        for i, note, notified in supervisions
+                    ],
+                )
+            stored = await journal.append(conn, events, tz)
+        self.fired += len(taken)
+        if stored:
+            self._on_commit(stored)
+        return len(taken)
+
+
+def supervision_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "opened_at": row["opened_at"].isoformat(),
+        "opened_by": row["opened_by"],
+        "note": row["note"],
+        "notified": list(row["notified"]),
+        "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+    }

@@ -1,0 +1,100 @@
+"""``POST /api/v1/incidents/{id}/actions`` (CONTRACT §5) and supervision records.
+
+The incident row (and, for a merge, the other one) is locked for the whole transaction, so
+two actions racing on one incident, in one process or two, are decided one after the other
+and the second sees the first's result: it never both succeeds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+from aiohttp import web
+
+from dispatcher.core.auth import READ_ALL, Role, require_read_incident, require_role
+from dispatcher.core.errors import NotFound
+from dispatcher.core.incidents import Incident
+from dispatcher.core.lifecycle import Action, Context, decide, parse_action
+from dispatcher.store import journal, timers
+from dispatcher.store import records as store
+from dispatcher.store import units as units_store
+from dispatcher.web import api_incidents, api_units
+from dispatcher.web import context as http
+
+#: roles that may take actions at all (which actions, on what, is lifecycle.authorise's)
+ACTORS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD})
+LOCK_PAIR: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+SELECT_SUPERVISIONS: Final = """
+SELECT id, kind, opened_at, opened_by, note, notified, closed_at
+FROM supervisions WHERE incident_id = $1 ORDER BY id"""
+
+
+async def post_action(request: web.Request) -> web.Response:
+    who = http.principal(request)
+    rt = http.runtime(request)
+    incident_id = request.match_info["id"]
+    # who may act at all, and a squad on this incident, before the body is read: a refusal
+    # must not depend on (or reveal anything through) the body
+    require_role(who, ACTORS, "act on incidents")
+    if who.role is Role.SQUAD:
+        seen = await store.get_incident(rt.pool, incident_id)
+        if seen is None:
+            raise NotFound(f"no incident {incident_id}")
+        require_read_incident(who, seen.squad_ids)
+    cmd = parse_action(await request.read())
+    rules = rt.policy.rules
+    tz = rules.calendar.tz
+    async with rt.pool.acquire() as conn, conn.transaction():
+        ids = [incident_id]
+        if cmd.action is Action.MERGE and cmd.into and cmd.into != incident_id:
+            ids.append(cmd.into)
+        rows = await conn.fetch(LOCK_PAIR, ids)
+        locked: dict[str, Incident] = {i.id: i for i in (store.decode_doc(r["doc"]) for r in rows)}
+        incident = locked.get(incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {incident_id}")
+        require_read_incident(who, incident.squad_ids)
+        now = datetime.now(UTC)
+        recommendation = None
+        if cmd.action is Action.DISPATCH and not cmd.squad_id:
+            recommendation = api_incidents.recommendation_for(rt, incident)
+        ctx = Context(
+            category=rt.ref.categories.get(incident.category),
+            squads=rt.ref.squads,
+            recommended_squad_id=recommendation.squad_id if recommendation else None,
+            support_squad_ids=recommendation.support_squad_ids if recommendation else (),
+            target=locked.get(cmd.into) if cmd.into else None,
+        )
+        decision = decide(incident, cmd, who, now, ctx, rules)
+        unit = None
+        if cmd.action is Action.DISPATCH and cmd.unit_id:
+            # the named unit goes en route in the dispatch's own transaction (422 if it may not)
+            squads = decision.incident.squad_ids
+            unit = await units_store.assign(conn, cmd.unit_id, squads, who.actor, now)
+        for changed in (decision.incident, decision.target):
+            if changed is not None:
+                await store.update_incident(conn, store.encode_doc(changed, tz))
+                await timers.reschedule(conn, changed, rules, now)
+        if decision.supervision is not None:
+            kind, note = decision.supervision
+            await timers.open_supervision(conn, incident.id, kind, now, who.actor, note)
+        stored = await journal.append(conn, decision.events, tz)
+    rt.bridge.committed(stored)
+    rt.timer_loop.wake.set()
+    if unit is not None:
+        await api_units.announce(rt, unit)
+    return http.json_response(api_incidents.present(rt, decision.incident))
+
+
+async def list_supervisions(request: web.Request) -> web.Response:
+    who = http.principal(request)
+    require_role(who, READ_ALL, "read supervision records")
+    rt = http.runtime(request)
+    rows = await rt.pool.fetch(SELECT_SUPERVISIONS, request.match_info["id"])
+    return http.json_response({"supervisions": [timers.supervision_json(r) for r in rows]})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/api/v1/incidents/{id}/actions", post_action)
+    router.add_get("/api/v1/incidents/{id}/supervisions", list_supervisions)

@@ -1,0 +1,168 @@
+"""Photos of an incident (before/after, verification): upload and read back.
+
+``POST /api/v1/incidents/{id}/media`` takes one image as the raw body (JPEG, PNG or WebP,
+recognised by its magic bytes, not by what the client claims) and answers 201 ``{"id", "url",
+"type", "bytes"}``; the caller then names ``url`` in an action's ``media`` (CONTRACT §5:
+``resolve``, ``verify``). ``GET`` on that ``url`` answers the image to every principal who may
+read the incident, and to no one else.
+
+Files live under ``DISPATCH_MEDIA_DIR`` (default ``.data/media`` in the working folder), one
+folder per incident, named by a random id: nothing the client sends becomes part of a path.
+Bodies larger than ``DISPATCH_MEDIA_MAX_BYTES`` (default 10 MiB) answer 413; the limit is
+checked while reading, so an oversized body is never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from dispatcher.core.auth import ACT_ALL, Principal, Role, require_read_incident
+from dispatcher.core.errors import DispatchError, Forbidden, NotFound, PayloadTooLarge
+from dispatcher.core.incidents import Incident
+from dispatcher.store import records as store
+from dispatcher.web import context as http
+
+DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
+#: magic bytes → (MIME type, file extension)
+_JPEG: Final = (b"\xff\xd8\xff", "image/jpeg", "jpg")
+_PNG: Final = (b"\x89PNG\r\n\x1a\n", "image/png", "png")
+_TYPES_BY_EXT: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+_INCIDENT_ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_NAME: Final = re.compile(r"([0-9a-f]{32})\.(jpg|png|webp)")
+_CHUNK: Final = 64 * 1024
+
+
+class UnsupportedMedia(DispatchError):
+    """The body is not a JPEG, PNG or WebP image."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """The (MIME type, extension) of an image from its first bytes, or None."""
+    for magic, mime, ext in (_JPEG, _PNG):
+        if head.startswith(magic):
+            return mime, ext
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    return None
+
+
+@dataclass(frozen=True)
+class MediaStore:
+    """Where the photos are kept and how large one may be."""
+
+    root: Path
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    @classmethod
+    def from_env(cls) -> MediaStore:
+        root = Path(os.environ.get("DISPATCH_MEDIA_DIR", "").strip() or ".data/media")
+        raw = os.environ.get("DISPATCH_MEDIA_MAX_BYTES", "").strip()
+        try:
+            max_bytes = int(raw) if raw else DEFAULT_MAX_BYTES
+        except ValueError:
+            raise ValueError(f"DISPATCH_MEDIA_MAX_BYTES={raw!r} is not a whole number") from None
+        return cls(root.resolve(), max_bytes)
+
+    def folder(self, incident_id: str) -> Path:
+        if not _INCIDENT_ID.fullmatch(incident_id) or incident_id.strip(".") == "":
+            raise NotFound(f"no incident {incident_id}")
+        return self.root / incident_id
+
+
+MEDIA: Final = web.AppKey("media", MediaStore)
+
+
+def may_add_media(who: Principal, incident: Incident) -> bool:
+    """Operators and admins, and the squads the incident is dispatched to."""
+    if who.role in ACT_ALL:
+        return True
+    return (
+        who.role is Role.SQUAD and who.squad_id is not None and who.squad_id in incident.squad_ids
+    )
+
+
+async def _incident(request: web.Request) -> Incident:
+    incident = await store.get_incident(http.runtime(request).pool, request.match_info["id"])
+    if incident is None:
+        raise NotFound(f"no incident {request.match_info['id']}")
+    return incident
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"a photo is at most {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"a photo is at most {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+async def post_media(request: web.Request) -> web.Response:
+    who = http.principal(request)
+    media: MediaStore = request.app[MEDIA]
+    incident = await _incident(request)
+    if not may_add_media(who, incident):
+        raise Forbidden("this token may not add photos to that incident")
+    data = await _read_limited(request, media.max_bytes)
+    kind = sniff(data[:16])
+    if kind is None:
+        raise UnsupportedMedia("a photo is a JPEG, PNG or WebP image")
+    mime, ext = kind
+    name = f"{secrets.token_hex(16)}.{ext}"
+    await asyncio.to_thread(_write, media.folder(incident.id) / name, data)
+    url = f"/api/v1/incidents/{incident.id}/media/{name}"
+    return http.json_response(
+        {"id": name, "url": url, "type": mime, "bytes": len(data)},
+        status=201,
+        headers={"Location": url},
+    )
+
+
+async def get_media(request: web.Request) -> web.StreamResponse:
+    media: MediaStore = request.app[MEDIA]
+    # who may see the incident first: the answer must not tell others what exists
+    incident = await _incident(request)
+    require_read_incident(http.principal(request), incident.squad_ids)
+    match = _NAME.fullmatch(request.match_info["name"])
+    if match is None:
+        raise NotFound("no such photo")
+    path = media.folder(incident.id) / match.group(0)
+    if not await asyncio.to_thread(path.is_file):
+        raise NotFound("no such photo")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": _TYPES_BY_EXT[match.group(2)],
+            "Cache-Control": "private, max-age=86400, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """Routes and the media store (read from the environment once, here)."""
+    app[MEDIA] = MediaStore.from_env()
+    app.router.add_post("/api/v1/incidents/{id}/media", post_media)
+    app.router.add_get("/api/v1/incidents/{id}/media/{name}", get_media)

@@ -1,0 +1,70 @@
+"""HTTP handlers for tokens (CONTRACT §2): create (secret shown once), list, revoke."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from dispatcher.core.auth import Role, require_role
+from dispatcher.core.errors import BadRequest, ValidationFailed
+from dispatcher.core.validation import validation_error
+from dispatcher.web import context as http
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+    role: Role
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    squad_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    expires_at: AwareDatetime | None = None
+
+
+def parse_token(body: bytes) -> TokenIn:
+    try:
+        token = TokenIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    if token.role is Role.SQUAD and token.squad_id is None:
+        raise ValidationFailed("squad_id: a squad token names its squad", field="squad_id")
+    if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
+        raise ValidationFailed("expires_at: already in the past", field="expires_at")
+    return token
+
+
+async def post_token(request: web.Request) -> web.Response:
+    who = http.principal(request)
+    require_role(who, {Role.ADMIN}, "create tokens")
+    rt = http.runtime(request)
+    token = parse_token(await request.read())
+    if token.squad_id is not None and token.squad_id not in rt.ref.squads:
+        raise ValidationFailed(f"squad_id: no squad {token.squad_id}", field="squad_id")
+    described, secret = await rt.tokens.create(
+        token.role, token.name, token.squad_id, token.expires_at, who.actor
+    )
+    return http.json_response({**described, "token": secret}, status=201)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    require_role(http.principal(request), {Role.ADMIN}, "list tokens")
+    return http.json_response({"tokens": await http.runtime(request).tokens.list()})
+
+
+async def delete_token(request: web.Request) -> web.Response:
+    require_role(http.principal(request), {Role.ADMIN}, "revoke tokens")
+    rt = http.runtime(request)
+    token_id = request.match_info["id"]
+    if not token_id:
+        raise BadRequest("a token id is needed")
+    await rt.tokens.revoke(token_id)
+    await rt.announce({"type": "token.revoked", "id": token_id})
+    return web.Response(status=204)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/api/v1/tokens", post_token)
+    router.add_get("/api/v1/tokens", list_tokens)
+    router.add_delete("/api/v1/tokens/{id}", delete_token)
