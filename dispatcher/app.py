@@ -167,7 +167,7 @@ def client_address(request: web.Request) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``/api/v1`` and ``/ws`` need a valid bearer token (CONTRACT §2); guessing is slowed."""
+    """``/api/v1`` and ``/ws`` need a valid bearer token (docs/API.md §2); guessing is slowed."""
     if request.path.startswith("/api/v1") or request.path == "/ws":
         rt = runtime(request)
         address = client_address(request)
@@ -381,7 +381,7 @@ async def _close_websockets(app: web.Application) -> None:
 @web.middleware
 async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``PUT /api/v1/zones`` takes a district's whole zone set, often several MiB; every other
-    body stays within the application's ``max_body_bytes`` (1 MiB, CONTRACT §4)."""
+    body stays within the application's ``max_body_bytes`` (1 MiB, docs/API.md §4)."""
     if request.method != "PUT" or request.path != ZONES_PATH:
         return await handler(request)
     limit = request.app[SETTINGS].zones_max_body_bytes

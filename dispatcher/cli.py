@@ -1,4 +1,4 @@
-"""The ``dispatch`` command (CONTRACT §1): migrate, serve, demo."""
+"""The ``dispatch`` command (docs/API.md §1): migrate, serve, demo."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report_monthly(args: argparse.Namespace) -> int:
-    """Write the monthly figures (CONTRACT §1, §7) from the database to a file."""
+    """Write the monthly figures (docs/API.md §1, §7) from the database to a file."""
     # imported here: only this command needs the figures and openpyxl
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 

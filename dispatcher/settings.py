@@ -109,7 +109,7 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings of CONTRACT §1; raise ``ConfigError`` naming the first bad variable."""
+    """Read the settings of docs/API.md §1; raise ``ConfigError`` naming the first bad variable."""
     env = os.environ if env is None else env
     tz = env.get("DISPATCH_TZ", "Asia/Shanghai").strip() or "Asia/Shanghai"
     try:

@@ -10,7 +10,7 @@ Tree::
                               problem found, one ``ZoneProblem`` each
 
 Nothing here knows about HTTP: the application maps ``InvalidCoordinates`` to a 422 naming
-the field and ``InvalidZones`` to the 422 ``invalid_zones`` answer of the contract.
+the field and ``InvalidZones`` to the 422 ``invalid_zones`` answer of docs/API.md §3.
 """
 
 from __future__ import annotations

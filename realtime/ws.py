@@ -1,4 +1,4 @@
-"""The ``/ws`` endpoint (CONTRACT §6): subscribe, replay from ``since``, then follow live.
+"""The ``/ws`` endpoint (docs/API.md §6): subscribe, replay from ``since``, then follow live.
 
 Client messages: ``{"type": "subscribe", "topics": [...], "since": N?}`` (replaces the previous
 subscription) and ``{"type": "ping"}``; any other type goes to the client's ``on_message`` hook

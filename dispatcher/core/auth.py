@@ -1,4 +1,4 @@
-"""Who may do what (CONTRACT §2): roles, principals and the pure permission rules.
+"""Who may do what (docs/API.md §2): roles, principals and the pure permission rules.
 
 The adapter (``api_auth``) turns a bearer token into a :class:`Principal`; every handler then
 asks one of the functions below, which raise :class:`~dispatcher.core.errors.Forbidden`.

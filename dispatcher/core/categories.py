@@ -1,11 +1,11 @@
 """Categories (小类): what kind of problem an incident is, and how long it may take.
 
-A category names its clock and limit (DESIGN: Clocks), the specialty whose brigade takes it
+A category names its clock and limit (as CJ/T 315 sets them), the specialty whose brigade takes it
 (专综结合) and the specialties that support a joint dispatch (联合执法), how close and how
 recent two reports must be to be one problem (dedup), and, for camera kinds, the confidence
 above which a detection is dispatched without an operator.
 
-:func:`parse_catalogue` validates the body of ``PUT /api/v1/categories`` (CONTRACT §3) and
+:func:`parse_catalogue` validates the body of ``PUT /api/v1/categories`` (docs/API.md §3) and
 raises :class:`InvalidCatalogue` naming the index and field of every bad entry;
 :func:`load_default_catalogue` reads the shipped default (``data/categories.json``), built on
 the national codes (部件 leading digit 1, 事件 leading digit 2).
@@ -134,7 +134,7 @@ Specialty = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a
 
 
 class CategoryIn(BaseModel):
-    """One entry of ``PUT /api/v1/categories`` (CONTRACT §3); unknown fields are ignored."""
+    """One entry of ``PUT /api/v1/categories`` (docs/API.md §3); unknown fields are ignored."""
 
     model_config = ConfigDict(allow_inf_nan=False, str_strip_whitespace=True, extra="ignore")
 

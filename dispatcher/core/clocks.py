@@ -1,6 +1,6 @@
 """Clocks: when a limit runs out, how much of it is used, and its colour (三色预警).
 
-Each category carries a limit on one of three clocks (DESIGN.md, "Clocks"):
+Each category carries a limit on one of three clocks (as CJ/T 315 counts them):
 
 - continuous (紧急工作时): wall-clock time, nights and holidays included;
 - working hours (工作时): only time inside the working windows of workdays counts

@@ -37,7 +37,7 @@ STAGE_OF_STATE: Final = {
 
 @dataclass(frozen=True)
 class StageLimits:
-    """Continuous limits of the stages (DESIGN: 受理 and 派遣 15 min, 核查 30 min)."""
+    """Continuous limits of the stages (CJ/T 315 practice: 受理, 派遣 15 min, 核查 30 min)."""
 
     register: timedelta = timedelta(minutes=15)
     dispatch: timedelta = timedelta(minutes=15)

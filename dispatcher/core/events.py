@@ -1,7 +1,7 @@
 """Events: what happened to an incident, as appended to the history and sent to consoles.
 
 The core returns :class:`Event` values without a ``seq``; the journal numbers them when it
-appends them (``seq`` order is commit order) and only then are they published (CONTRACT §6).
+appends them (``seq`` order is commit order) and only then are they published (docs/API.md §6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Incidents: their states, sources and the record the API shows (CONTRACT §4, §5).
+"""Incidents: their states, sources and the record the API shows (docs/API.md §4, §5).
 
 An :class:`Incident` is an immutable value; every change makes a new one with
 :func:`dataclasses.replace`, or with :func:`evolve`, its equal at a fifth of the cost
@@ -48,7 +48,7 @@ class Source(StrEnum):
     PLATFORM = "platform"
 
 
-#: sources registered and dispatched without an operator (CONTRACT §5)
+#: sources registered and dispatched without an operator (docs/API.md §5)
 TRUSTED_SOURCES: Final = frozenset({Source.HOTLINE, Source.GRID, Source.LEADER})
 #: machine detections, dispatched automatically only above a confidence threshold
 MACHINE_SOURCES: Final = frozenset({Source.CAMERA, Source.DRONE, Source.SENSOR})

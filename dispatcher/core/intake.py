@@ -1,4 +1,4 @@
-"""Intake (CONTRACT §4): validating a report and deciding what it becomes.
+"""Intake (docs/API.md §4): validating a report and deciding what it becomes.
 
 :func:`parse_report` turns a request body into an :class:`IncidentIn` or raises
 ``BadRequest``/``ValidationFailed`` naming the field. :func:`plan_intake` is pure: given the

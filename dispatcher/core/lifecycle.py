@@ -1,4 +1,4 @@
-"""The case life cycle (CONTRACT §5): which action may happen, by whom, and what it does.
+"""The case life cycle (docs/API.md §5): which action may happen, by whom, and what it does.
 
 :func:`decide` is pure: the incident as stored, a validated :class:`ActionIn`, who acts and
 when, in; the changed incident and its events out (or ``InvalidTransition`` / ``Forbidden``

@@ -1,4 +1,4 @@
-"""The monthly report (执法数据统计信息表, CONTRACT §1 and §7) as an Excel workbook or CSV.
+"""The monthly report (执法数据统计信息表, docs/API.md §1 and §7) as an Excel workbook or CSV.
 
 Both are written from the same :class:`~dispatcher.core.stats.Figures` as ``GET /api/v1/stats``
 answers for the month, so every number in them equals the API's. The workbook has one sheet

@@ -1,4 +1,4 @@
-"""Who answers for a place and a kind of problem (DESIGN: Routing).
+"""Who answers for a place and a kind of problem (属地, 专综结合; docs/API.md §5).
 
 Territory (属地): the innermost zone containing the point that names a squad. A category with a
 specialty goes to the specialist brigade covering the place (专综结合): zones carry

@@ -1,4 +1,4 @@
-"""Figures (评价, CONTRACT §7): counts, rates, times and the weighted score.
+"""Figures (评价, docs/API.md §7): counts, rates, times and the weighted score.
 
 Pure. The store (:mod:`dispatcher.store.figures`) works out from the history how each
 incident received in the period stood at the instant the figures are judged (``as_of``), and

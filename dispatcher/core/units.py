@@ -1,4 +1,4 @@
-"""Units of the squads: who they are, what they can do, where they are (CONTRACT §3).
+"""Units of the squads: who they are, what they can do, where they are (docs/API.md §3).
 
 A unit is a vehicle or a pair of officers (enforcement needs two) of one squad, with skills
 (the squad's liaison for a specialty, 专业执法联络员) and a status that its squad changes from

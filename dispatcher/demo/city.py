@@ -1,7 +1,7 @@
 """The demo district: zones, squads, units and camera sites of 上海市黄浦区.
 
 :func:`build_demo_city` answers a :class:`DemoCity` whose parts are the bodies the reference
-data API takes (CONTRACT §3): the zone set as one FeatureCollection for ``PUT
+data API takes (docs/API.md §3): the zone set as one FeatureCollection for ``PUT
 /api/v1/zones``, squads for ``PUT /api/v1/squads/{id}``, units for ``PUT
 /api/v1/units/{id}`` (with a first position). The caller loads them, in that order: squads,
 zones, units.

@@ -9,7 +9,7 @@ sends WGS84.
 
 :func:`make_report`, :func:`redetect` and :func:`next_batch` are pure (a seeded
 ``random.Random`` in, request bodies out); :func:`run_simulator` is the adapter that posts
-them to ``POST /api/v1/incidents`` (CONTRACT §4) until its ``stop`` event is set.
+them to ``POST /api/v1/incidents`` (docs/API.md §4) until its ``stop`` event is set.
 """
 
 from __future__ import annotations

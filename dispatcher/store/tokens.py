@@ -1,4 +1,4 @@
-"""Bearer tokens (CONTRACT §2): stored hashed, cached briefly, revoked everywhere at once.
+"""Bearer tokens (docs/API.md §2): stored hashed, cached briefly, revoked everywhere at once.
 
 :class:`TokenBook` answers the :class:`~dispatcher.core.auth.Principal` of a secret. Lookups are
 cached per process for a few seconds; a revocation clears every process's cache through a

@@ -1,4 +1,4 @@
-"""``POST /api/v1/incidents/{id}/actions`` (CONTRACT §5) and supervision records.
+"""``POST /api/v1/incidents/{id}/actions`` (docs/API.md §5) and supervision records.
 
 The incident row (and, for a merge, the other one) is locked for the whole transaction, so
 two actions racing on one incident, in one process or two, are decided one after the other

@@ -1,4 +1,4 @@
-"""``POST /api/v1/alerts/cap`` (CONTRACT §4): OASIS CAP 1.2 alerts from devices.
+"""``POST /api/v1/alerts/cap`` (docs/API.md §4): OASIS CAP 1.2 alerts from devices.
 
 An ``Alert`` (or an ``Update`` whose references are unknown here) makes its reports through
 the common intake path, so dedup, routing and group commit apply as to any report; it answers

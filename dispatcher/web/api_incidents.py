@@ -1,4 +1,4 @@
-"""HTTP handlers for incidents: intake (CONTRACT §4), reading, recommendations."""
+"""HTTP handlers for incidents: intake (docs/API.md §4), reading, recommendations."""
 
 from __future__ import annotations
 

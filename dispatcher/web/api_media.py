@@ -2,7 +2,7 @@
 
 ``POST /api/v1/incidents/{id}/media`` takes one image as the raw body (JPEG, PNG or WebP,
 recognised by its magic bytes, not by what the client claims) and answers 201 ``{"id", "url",
-"type", "bytes"}``; the caller then names ``url`` in an action's ``media`` (CONTRACT §5:
+"type", "bytes"}``; the caller then names ``url`` in an action's ``media`` (docs/API.md §5:
 ``resolve``, ``verify``). ``GET`` on that ``url`` answers the image to every principal who may
 read the incident, and to no one else.
 

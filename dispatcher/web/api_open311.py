@@ -1,4 +1,4 @@
-"""The Open311 GeoReport v2 server at ``/open311/v2/`` for the 12345 hotline (CONTRACT §4).
+"""The Open311 GeoReport v2 server at ``/open311/v2/`` for the 12345 hotline (docs/API.md §4).
 
 Routes (``{fmt}`` is ``json`` or ``xml``, as the specification's format suffix):
 

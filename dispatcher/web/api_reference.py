@@ -1,4 +1,4 @@
-"""HTTP handlers for reference data (CONTRACT §3): squads, zones, categories."""
+"""HTTP handlers for reference data (docs/API.md §3): squads, zones, categories."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class SquadIn(BaseModel):
 
 
 def decode_json(body: bytes, **hooks: Any) -> Any:
-    """``body`` decoded as UTF-8 JSON (CONTRACT: text is UTF-8), or BadRequest."""
+    """``body`` decoded as UTF-8 JSON (docs/API.md: text is UTF-8), or BadRequest."""
     try:
         return json.loads(body.decode("utf-8"), **hooks)
     except UnicodeDecodeError as exc:

@@ -1,9 +1,9 @@
-"""HTTP handlers for the figures (CONTRACT §7): ``/api/v1/stats`` and the monthly report.
+"""HTTP handlers for the figures (docs/API.md §7): ``/api/v1/stats`` and the monthly report.
 
 Both read the period's facts from the history (:mod:`dispatcher.store.figures`) and compute
 with :mod:`dispatcher.core.stats`, so the report's numbers are the API's. Auditors, operators and
 admins read every squad's figures; a squad token only its own squad's (the incidents last
-dispatched to it); device tokens none (CONTRACT §2).
+dispatched to it); device tokens none (docs/API.md §2).
 """
 
 from __future__ import annotations

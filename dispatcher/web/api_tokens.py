@@ -1,4 +1,4 @@
-"""HTTP handlers for tokens (CONTRACT §2): create (secret shown once), list, revoke."""
+"""HTTP handlers for tokens (docs/API.md §2): create (secret shown once), list, revoke."""
 
 from __future__ import annotations
 

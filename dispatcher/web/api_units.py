@@ -1,4 +1,4 @@
-"""HTTP and WebSocket handlers for units (CONTRACT §3): records, statuses, live positions.
+"""HTTP and WebSocket handlers for units (docs/API.md §3): records, statuses, live positions.
 
 Routes::
 

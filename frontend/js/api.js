@@ -1,4 +1,4 @@
-// The HTTP side of CONTRACT §2–§7: a bearer token, JSON in and out, errors as ApiError.
+// The HTTP side of docs/API.md §2–§7: a bearer token, JSON in and out, errors as ApiError.
 
 export class ApiError extends Error {
   constructor(status, code, message, field) {

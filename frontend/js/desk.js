@@ -1,5 +1,5 @@
 // The operator's desk: queues, a case's detail (history, photos, clock) and every action an
-// operator may take (CONTRACT §5), each on a key.
+// operator may take (docs/API.md §5), each on a key.
 
 import { Api, ApiError, checkToken, takeToken } from "./api.js";
 import { OUTCOMES, SOURCES, STATES, applyI18n, fmt, fmtDuration, lang, setLang, t, word } from "./i18n.js";

@@ -1,4 +1,4 @@
-// Following /ws (CONTRACT §6): subscribe, then events in seq order; after a lost connection,
+// Following /ws (docs/API.md §6): subscribe, then events in seq order; after a lost connection,
 // reconnect by itself with `since` = the last seq seen, so nothing is missed, and drop any
 // event whose seq was already applied, so nothing is shown twice.
 

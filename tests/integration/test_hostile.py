@@ -1,6 +1,6 @@
 """Hostile input (issue 8): each kind is refused clearly, and the server is unharmed after it.
 
-"Refused clearly" is a 4xx with the contract's error body naming the problem, never a 5xx;
+"Refused clearly" is a 4xx with the error body of docs/API.md §10 naming the problem, never a 5xx;
 "unharmed" is ``/healthz`` answering, a normal report still taken and routed, and nothing of
 the refused input stored. Kinds tested elsewhere and not repeated here: broken JSON, raw
 ``\\xff`` bytes and bodies over 1 MiB on intake (``test_intake_flow``), WebSocket frames that

@@ -1,4 +1,4 @@
-"""The monthly report (CONTRACT §1, §7): its cells equal the API's figures for the month."""
+"""The monthly report (docs/API.md §1, §7): its cells equal the API's figures for the month."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may do what, for every /api/v1 route and every role (CONTRACT §2), table-driven.
+"""Who may do what, for every /api/v1 route and every role (docs/API.md §2), table-driven.
 
 The table is the OpenAPI document's ``x-roles`` of each operation (the API's own statement of
 who may call it); the test checks the server against it: a role the document does not name

@@ -1,4 +1,4 @@
-"""The figures of CONTRACT §7 over a history built through the real API, every rate by hand.
+"""The figures of docs/API.md §7 over a history built through the real API, every rate by hand.
 
 The period's ends are instants taken between the actions (the server in the test's process
 reads the same clock), so an incident can be made to cross the period's end exactly.

@@ -24,7 +24,7 @@ from dispatcher.core.categories import (
 )
 from dispatcher.core.clocks import ClockKind
 
-#: what AI cameras detect (DESIGN: Who uses it), with the codes DESIGN gives where it gives one
+#: what AI cameras detect (as city projects publish), with the codes cities use where known
 CAMERA_KINDS = {
     "200504": "店外经营",
     "200502": "占道经营",
@@ -45,8 +45,8 @@ CAMERA_KINDS = {
     "100102": "井盖破损",
     "100307": "广告牌匾",
 }
-#: the codes DESIGN names as seen in use; every other entry must say it follows the scheme
-DESIGN_CODES = {"200201", "200202", "200203", "200501", "200504", "200506", "200507", "100307"}
+#: the codes cities use (GB/T 30428.2 scheme); every other entry must say it follows the scheme
+CODES_IN_USE = {"200201", "200202", "200203", "200501", "200504", "200506", "200507", "100307"}
 SPECIALTIES = {
     "construction_waste",
     "building_site",
@@ -120,9 +120,9 @@ def test_every_camera_kind_is_present(by_code: dict[str, Category], code: str, n
     assert name in by_code[code].name
 
 
-def test_codes_not_from_design_say_they_follow_the_scheme(catalogue: list[Category]) -> None:
+def test_codes_not_seen_in_use_say_they_follow_the_scheme(catalogue: list[Category]) -> None:
     for c in catalogue:
-        if c.code not in DESIGN_CODES:
+        if c.code not in CODES_IN_USE:
             assert "scheme" in c.note, c.code
 
 
@@ -142,7 +142,7 @@ def test_specialties_are_the_known_ones(catalogue: list[Category]) -> None:
         assert set(c.joint) <= SPECIALTIES, c.code
 
 
-def test_limits_follow_design(by_code: dict[str, Category]) -> None:
+def test_limits_follow_published_practice(by_code: dict[str, Category]) -> None:
     def limit(code: str) -> tuple[str, float]:
         return by_code[code].clock, by_code[code].limit
 

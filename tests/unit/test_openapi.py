@@ -13,8 +13,8 @@ from dispatcher.core.stats import COUNTS, RATES
 from dispatcher.settings import Settings
 from dispatcher.web.openapi import api_routes, document
 
-#: CONTRACT §7's names, each in every row of the figures
-CONTRACT_FIGURES = (
+#: docs/API.md §7's names, each in every row of the figures
+API_FIGURES = (
     "received",
     "registered",
     "dispatched",
@@ -28,8 +28,8 @@ CONTRACT_FIGURES = (
     "close_rate",
     "rework_rate",
 )
-#: routes of the contract, whose requests and answers must have schemas
-CONTRACT_ROUTES = [
+#: routes of docs/API.md, whose requests and answers must have schemas
+API_ROUTES = [
     ("post", "/api/v1/incidents"),
     ("get", "/api/v1/incidents"),
     ("get", "/api/v1/incidents/{id}"),
@@ -120,11 +120,11 @@ def test_every_reference_resolves(app_and_doc: tuple[Any, dict[str, Any]]) -> No
             node = node[part]
 
 
-def test_contract_routes_have_request_and_response_schemas(
+def test_api_routes_have_request_and_response_schemas(
     app_and_doc: tuple[Any, dict[str, Any]],
 ) -> None:
     _, doc = app_and_doc
-    for method, path in CONTRACT_ROUTES:
+    for method, path in API_ROUTES:
         operation = doc["paths"][path][method]
         ok = [c for c in operation["responses"] if c.startswith("2")]
         assert ok, path
@@ -143,7 +143,7 @@ def test_the_figures_are_described_with_their_formulas(
 ) -> None:
     _, doc = app_and_doc
     group = doc["components"]["schemas"]["StatsGroup"]
-    assert set(CONTRACT_FIGURES) <= set(group["required"])
+    assert set(API_FIGURES) <= set(group["required"])
     assert set(COUNTS) | set(RATES) <= set(group["properties"])
     assert group["properties"]["disposal_rate"]["description"] == "处置率 = resolved / dispatched"
     stats = doc["paths"]["/api/v1/stats"]["get"]

@@ -69,7 +69,7 @@ def to_wgs84(report: dict[str, Any]) -> tuple[float, float]:
     return float(point[1]), float(point[0])
 
 
-def test_bodies_have_every_contract_field(reports: list[dict[str, Any]]) -> None:
+def test_bodies_have_every_api_field(reports: list[dict[str, Any]]) -> None:
     codes = {c.code for c in load_default_catalogue()}
     for r in reports:
         assert set(r) == FIELDS
