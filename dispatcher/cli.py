@@ -1,4 +1,8 @@
-"""The ``dispatch`` command (docs/API.md §1): migrate, serve, demo."""
+"""The ``dispatch`` command (docs/API.md §1): migrate, serve, demo, audit, zones, report.
+
+Each command reads its settings once, through :func:`dispatcher.settings.from_env`, and only
+those it uses: a command that needs the database alone does not ask for Redis.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,8 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +19,7 @@ from aiohttp import web
 
 from dispatcher.app import create_app
 from dispatcher.core import audit
-from dispatcher.settings import ConfigError, from_env
+from dispatcher.settings import ConfigError, Settings, from_env
 from dispatcher.store import migrate
 
 log = logging.getLogger("dispatcher")
@@ -30,13 +33,24 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def _settings(
+    command: str, *, require: Collection[str], only: Collection[str] | None = ()
+) -> Settings | None:
+    """The settings ``command`` uses (``only``; None for all of them), or None when one is
+    missing or bad, said on stderr: the command then exits 2."""
+    try:
+        return from_env(require=require, only=only)
+    except ConfigError as exc:
+        print(f"dispatch {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
-    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
-    if not url:
-        print("DISPATCH_DATABASE_URL is not set; `dispatch migrate` needs it", file=sys.stderr)
+    settings = _settings("migrate", require=["database_url"])
+    if settings is None:
         return 2
     try:
-        applied = asyncio.run(migrate.apply(url))
+        applied = asyncio.run(migrate.apply(settings.database_url))
     except migrate.MigrationError as exc:
         print(f"dispatch migrate: {exc}", file=sys.stderr)
         return 1
@@ -59,18 +73,15 @@ async def _audit_verify(url: str) -> int:
 
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
-    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
-    if not url:
-        print("DISPATCH_DATABASE_URL is not set; `dispatch audit verify` needs it", file=sys.stderr)
+    settings = _settings("audit verify", require=["database_url"])
+    if settings is None:
         return 2
-    return asyncio.run(_audit_verify(url))
+    return asyncio.run(_audit_verify(settings.database_url))
 
 
 def cmd_serve(_: argparse.Namespace) -> int:
-    try:
-        settings = from_env()
-    except ConfigError as exc:
-        print(f"dispatch serve: {exc}", file=sys.stderr)
+    settings = _settings("serve", require=["database_url", "redis_url"], only=None)
+    if settings is None:
         return 2
     log.info("serving on http://%s:%d (%r)", settings.host, settings.port, settings)
     # run_app stops taking connections on SIGTERM/SIGINT, closes WebSockets (on_shutdown),
@@ -97,25 +108,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report_monthly(args: argparse.Namespace) -> int:
     """Write the monthly figures (docs/API.md §1, §7) from the database to a file."""
     # imported here: only this command needs the figures and openpyxl
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
-
     from dispatcher.core.errors import ValidationFailed  # noqa: PLC0415
     from dispatcher.core.reports import ReportFormat  # noqa: PLC0415
     from dispatcher.store.figures import monthly_from_database  # noqa: PLC0415
 
-    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
-    if not url:
-        print("DISPATCH_DATABASE_URL is not set; `dispatch report` needs it", file=sys.stderr)
-        return 2
-    tz_name = os.environ.get("DISPATCH_TZ", "").strip() or "Asia/Shanghai"
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        print(f"DISPATCH_TZ={tz_name!r} is not a known time zone", file=sys.stderr)
+    settings = _settings("report monthly", require=["database_url"], only=["tz"])
+    if settings is None:
         return 2
     out = Path(args.out)
     try:
-        body = asyncio.run(monthly_from_database(url, tz, args.month, ReportFormat(args.format)))
+        body = asyncio.run(
+            monthly_from_database(
+                settings.database_url, settings.zone, args.month, ReportFormat(args.format)
+            )
+        )
     except ValidationFailed as exc:
         print(f"dispatch report monthly: {exc.message}", file=sys.stderr)
         return 2
@@ -162,10 +168,15 @@ def cmd_zones_import(args: argparse.Namespace) -> int:
     from geo.errors import InvalidZones  # noqa: PLC0415
     from geo.importer import FieldMap, format_report, read_zone_file  # noqa: PLC0415
 
-    url = os.environ.get("DISPATCH_DATABASE_URL", "").strip()
-    if not url and not args.dry_run:
-        print("DISPATCH_DATABASE_URL is not set; `dispatch zones import` needs it", file=sys.stderr)
+    # a dry run checks the file alone when there is no database to check the squads against
+    settings = _settings(
+        "zones import",
+        require=[] if args.dry_run else ["database_url"],
+        only=["database_url", "redis_url"],
+    )
+    if settings is None:
         return 2
+    url = settings.database_url
     squads = asyncio.run(_squads_and_load(url, None, ""))[0] if url else None
     fields = FieldMap(
         id=args.id_field,
@@ -188,9 +199,8 @@ def cmd_zones_import(args: argparse.Namespace) -> int:
         result.file_problems.extend(exc.problems)
         print(format_report(result, dry_run=False))
         return 1
-    redis_url = os.environ.get("DISPATCH_REDIS_URL", "").strip()
-    if redis_url:
-        asyncio.run(_announce_zones(redis_url))
+    if settings.redis_url:
+        asyncio.run(_announce_zones(settings.redis_url))
         told = "every server process was told to rebuild its index"
     else:
         told = "DISPATCH_REDIS_URL is not set: servers notice the new version within 5 s"

@@ -1,70 +1,389 @@
-"""Configuration, read once from the environment into a frozen object."""
+"""Configuration, read once from the environment into a frozen object.
+
+:class:`Settings` is the one table of the variables: each field declared with :func:`variable`
+names its variable, its default (written nowhere else), what it accepts and what it means.
+:func:`from_env` reads every variable once and checks it; nothing else reads the environment.
+``docs/DEPLOY.md`` lists the same table, and a unit test keeps the two equal:
+``python -m dispatcher.settings`` prints the rows it must have.
+
+To add a variable, add a field with :func:`variable` (a :class:`Kind` below, or
+:class:`Parser` around a function of your own), then its row to docs/DEPLOY.md.
+
+An unset or empty variable means its default. Errors::
+
+    ConfigError   a required variable is not set, or a value is not accepted (the message
+                  names the variable, the value unless it is secret, and what is accepted)
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final, Generic, Protocol, TypeVar, dataclass_transform
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+#: the fields ``dispatch serve`` cannot start without
+SERVE: Final = ("database_url", "redis_url")
+#: where a field keeps its :class:`Variable`
+_VARIABLE: Final = "variable"
+_MASK: Final = "***"
 
 
 class ConfigError(Exception):
     """A required variable is missing or a value cannot be used; the message names it."""
 
 
+class Kind(Protocol[T_co]):
+    """What a variable accepts: ``parse`` raises ``ValueError`` on anything else."""
+
+    @property
+    def accepted(self) -> str: ...
+
+    def parse(self, raw: str) -> T_co: ...
+
+
 @dataclass(frozen=True)
+class Number:
+    """A finite number from ``low`` (excluded when ``above``, which needs no ``high``) to
+    ``high``."""
+
+    low: float
+    high: float = math.inf
+    above: bool = False
+
+    @property
+    def accepted(self) -> str:
+        if self.high < math.inf:
+            return f"a number from {self.low:g} to {self.high:g}"
+        return f"a number above {self.low:g}" if self.above else f"a number, at least {self.low:g}"
+
+    def parse(self, raw: str) -> float:
+        value = float(raw)
+        too_low = value <= self.low if self.above else value < self.low
+        if not math.isfinite(value) or too_low or value > self.high:
+            raise ValueError(raw)
+        return value
+
+
+@dataclass(frozen=True)
+class Whole:
+    """A whole number from ``low`` to ``high`` (``1e3`` and ``3.0`` are whole, ``2.5`` is not)."""
+
+    low: int
+    high: int | None = None
+
+    @property
+    def accepted(self) -> str:
+        if self.high is None:
+            return f"a whole number, at least {self.low}"
+        return f"a whole number from {self.low} to {self.high}"
+
+    def parse(self, raw: str) -> int:
+        value = float(raw)
+        if not value.is_integer() or value < self.low:
+            raise ValueError(raw)
+        if self.high is not None and value > self.high:
+            raise ValueError(raw)
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Switch:
+    accepted: str = "on or off (also 1/0, true/false, yes/no)"
+
+    def parse(self, raw: str) -> bool:
+        word = raw.lower()
+        if word in {"1", "on", "true", "yes"}:
+            return True
+        if word in {"0", "off", "false", "no"}:
+            return False
+        raise ValueError(raw)
+
+
+@dataclass(frozen=True)
+class Text:
+    """Any text; with ``schemes``, a URL of one of them."""
+
+    accepted: str = "any text"
+    schemes: tuple[str, ...] = ()
+
+    def parse(self, raw: str) -> str:
+        if self.schemes and raw.partition("://")[0].lower() not in self.schemes:
+            raise ValueError(raw)
+        return raw
+
+
+@dataclass(frozen=True)
+class TimeZone:
+    accepted: str = "a time zone of the IANA database, e.g. Asia/Shanghai"
+
+    def parse(self, raw: str) -> str:
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(raw) from exc
+        return raw
+
+
+@dataclass(frozen=True)
+class Folder:
+    accepted: str = "a folder (made when first needed)"
+
+    def parse(self, raw: str) -> Path:
+        return Path(raw)
+
+
+@dataclass(frozen=True)
+class Parser(Generic[T]):
+    """Any function of the text that raises ``ValueError`` on what it does not accept."""
+
+    function: Callable[[str], T]
+    accepted: str
+
+    def parse(self, raw: str) -> T:
+        return self.function(raw)
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: Kind[Any]
+    meaning: str
+    secret: bool = False
+
+    def read(self, raw: str) -> Any:
+        try:
+            return self.kind.parse(raw)
+        except ValueError:
+            shown = _MASK if self.secret else repr(raw)
+            raise ConfigError(
+                f"{self.name}={shown} is not accepted: {self.kind.accepted}"
+            ) from None
+
+
+def variable(
+    name: str, kind: Kind[Any], meaning: str, *, default: Any = MISSING, secret: bool = False
+) -> Any:
+    """A field of :class:`Settings` read from ``name``; without ``default`` it is required."""
+    return field(
+        default=default,
+        repr=not secret,
+        metadata={_VARIABLE: Variable(name, kind, meaning, secret)},
+    )
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(variable, field))
+def _table(cls: type[T]) -> type[T]:
+    """``dataclass(frozen=True)``, telling type checkers that :func:`variable` makes fields."""
+    return dataclass(frozen=True)(cls)
+
+
+@_table
 class Settings:
-    database_url: str = field(repr=False)
-    redis_url: str = field(repr=False)
-    host: str = "127.0.0.1"
-    port: int = 8080
-    admin_token: str | None = field(default=None, repr=False)
-    tz: str = "Asia/Shanghai"
-    #: detections from cameras, drones and sensors at or above this confidence are
-    #: dispatched without an operator (a category may set its own threshold)
-    auto_dispatch_confidence: float = 0.85
-    #: how long intake waits to gather several incidents into one transaction
-    group_commit_ms: float = 2.0
-    #: a point closer than this to the edge of its street zone is flagged for the operator
-    border_margin_m: float = 30.0
-    #: bounded send queue of each WebSocket connection (events); beyond it the client is dropped
-    ws_queue_size: int = 2048
-    ws_heartbeat_s: float = 20.0
+    database_url: str = variable(
+        "DISPATCH_DATABASE_URL",
+        Text("postgresql://user:password@host:port/db", ("postgresql", "postgres")),
+        "the PostgreSQL database",
+        secret=True,
+    )
+    redis_url: str = variable(
+        "DISPATCH_REDIS_URL",
+        Text(
+            "redis://host:port/db (rediss:// for TLS, redis://:password@… with a password)",
+            ("redis", "rediss", "unix"),
+        ),
+        "Redis, for fan-out between the servers, live positions and rate-limit counters",
+        secret=True,
+    )
+    host: str = variable(
+        "DISPATCH_HOST", Text("an address or host name"), "listen address", default="127.0.0.1"
+    )
+    port: int = variable("DISPATCH_PORT", Whole(0, 65535), "listen port", default=8080)
+    admin_token: str | None = variable(
+        "DISPATCH_ADMIN_TOKEN",
+        Text(),
+        "a bearer token with the `admin` role, accepted from start-up without being stored;"
+        " unset, only tokens stored in the database work",
+        default=None,
+        secret=True,
+    )
+    tz: str = variable(
+        "DISPATCH_TZ",
+        TimeZone(),
+        "zone of working-hour clocks and reports",
+        default="Asia/Shanghai",
+    )
+    auto_dispatch_confidence: float = variable(
+        "DISPATCH_AUTO_CONFIDENCE",
+        Number(0, 1),
+        "detections from cameras, drones and sensors at or above this confidence are"
+        " dispatched without an operator (a category may set its own threshold)",
+        default=0.85,
+    )
+    group_commit_ms: float = variable(
+        "DISPATCH_GROUP_COMMIT_MS",
+        Number(0, 1000),
+        "how long intake waits to gather several incidents into one transaction; each is"
+        " answered only after its transaction commits",
+        default=2.0,
+    )
+    border_margin_m: float = variable(
+        "DISPATCH_BORDER_MARGIN_M",
+        Number(0),
+        "a point closer than this (metres) to the edge of its street zone is flagged for the"
+        " operator",
+        default=30.0,
+    )
+    ws_queue_size: int = variable(
+        "DISPATCH_WS_QUEUE_SIZE",
+        Whole(1),
+        "events each WebSocket connection may have waiting to be sent; a client further behind"
+        " is dropped (close 1013) and reconnects with `since`",
+        default=2048,
+    )
+    ws_heartbeat_s: float = variable(
+        "DISPATCH_WS_HEARTBEAT_S",
+        Number(1),
+        "seconds between the server's pings on each WebSocket; a client that has not answered"
+        " half that long after a ping is closed",
+        default=20.0,
+    )
+    dedup: bool = variable(
+        "DISPATCH_DEDUP",
+        Switch(),
+        "reports of one category close in place and time join the open incident",
+        default=True,
+    )
+    repeat_threshold: int = variable(
+        "DISPATCH_REPEAT_THRESHOLD",
+        Whole(2),
+        "repeat complaints (重复诉件): this many complaints of one place and category ...",
+        default=3,
+    )
+    repeat_window_days: float = variable(
+        "DISPATCH_REPEAT_WINDOW_DAYS",
+        Number(0, above=True),
+        "... within this many days",
+        default=30.0,
+    )
+    device_rate_per_s: float = variable(
+        "DISPATCH_DEVICE_RATE",
+        Number(0),
+        "reports a second each device (a device token, and each `device_id` it names) may"
+        " post on average; `0` turns the limit off",
+        default=50.0,
+    )
+    device_burst: int = variable(
+        "DISPATCH_DEVICE_BURST", Whole(1), "... in bursts of this many", default=100
+    )
+    hotline_callback_url: str | None = variable(
+        "DISPATCH_HOTLINE_CALLBACK_URL",
+        Text("an http:// or https:// URL", ("http", "https")),
+        "where the 12345 hotline platform takes status updates of its work orders (Open311);"
+        " the servers need to reach it; unset, no updates are sent",
+        default=None,
+        secret=True,
+    )
+    hotline_callback_token: str | None = variable(
+        "DISPATCH_HOTLINE_CALLBACK_TOKEN",
+        Text(),
+        "a bearer token sent with each of those updates",
+        default=None,
+        secret=True,
+    )
+    outbox_poll_s: float = variable(
+        "DISPATCH_OUTBOX_POLL_S",
+        Number(0, above=True),
+        "how often the outbox looks for updates to deliver (seconds)",
+        default=1.0,
+    )
+    outbox_retry_base_s: float = variable(
+        "DISPATCH_OUTBOX_RETRY_BASE_S",
+        Number(0, above=True),
+        "the first wait (seconds) before an update the hotline platform refused is sent again;"
+        " it doubles with each failure ...",
+        default=1.0,
+    )
+    outbox_retry_max_s: float = variable(
+        "DISPATCH_OUTBOX_RETRY_MAX_S",
+        Number(0, above=True),
+        "... up to this many seconds (not below `DISPATCH_OUTBOX_RETRY_BASE_S`)",
+        default=300.0,
+    )
+    visit_radius_m: float = variable(
+        "DISPATCH_VISIT_RADIUS_M",
+        Number(0),
+        "open incidents this close together (metres) are offered to a squad as one visit"
+        " (综合查一次)",
+        default=30.0,
+    )
+    open311_jurisdiction_id: str | None = variable(
+        "DISPATCH_OPEN311_JURISDICTION",
+        Text(),
+        "the Open311 `jurisdiction_id` this server answers for; unset, any",
+        default=None,
+    )
+    auth_failures_per_minute: int = variable(
+        "DISPATCH_AUTH_FAILURES_PER_MINUTE",
+        Whole(1),
+        "failed authentications one client address may make in a minute; beyond it every"
+        " request from that address answers 429 until a minute after its first failure",
+        default=20,
+    )
+    trust_forwarded: bool = variable(
+        "DISPATCH_TRUST_FORWARDED",
+        Switch(),
+        "take the client's address from the first `X-Forwarded-For` entry (for the limit"
+        " above); only where a proxy that replaces that header is the only way in",
+        default=False,
+    )
+    position_stale_s: float = variable(
+        "DISPATCH_POSITION_STALE_S",
+        Number(0, above=True),
+        "a unit's position older than this (seconds) is stale: not used to recommend the unit",
+        default=300.0,
+    )
+    load_penalty_m: float = variable(
+        "DISPATCH_LOAD_PENALTY_M",
+        Number(0),
+        "each open incident a unit holds counts as this many metres more when ranking units",
+        default=300.0,
+    )
+    unit_moved_interval_s: float = variable(
+        "DISPATCH_UNIT_MOVED_INTERVAL_S",
+        Number(0),
+        "consoles get a unit's `unit.moved` at most once in this many seconds ...",
+        default=2.0,
+    )
+    unit_moved_max_per_s: float = variable(
+        "DISPATCH_UNIT_MOVED_MAX_PER_S",
+        Number(0, above=True),
+        "... and at most this many `unit.moved` a second in all, from each process",
+        default=200.0,
+    )
+    media_dir: Path = variable(
+        "DISPATCH_MEDIA_DIR",
+        Folder(),
+        "folder of incident photos (relative: to the working folder)",
+        default=Path(".data/media"),
+    )
+    media_max_bytes: int = variable(
+        "DISPATCH_MEDIA_MAX_BYTES",
+        Whole(1),
+        "largest photo accepted (413 above it)",
+        default=10 * 1024 * 1024,
+    )
+    # Without a variable: clients are told both limits (docs/API.md), and deploy/nginx.conf's
+    # limits sit just above them so that the app's own JSON 413 answers. Tests may set them.
+    #: the largest body of a request
     max_body_bytes: int = 1024 * 1024
-    #: reports of one category close in place and time join the open incident (dedup)
-    dedup: bool = True
-    #: repeat complaints (重复诉件): this many complaints of one place and category ...
-    repeat_threshold: int = 3
-    #: ... within this many days
-    repeat_window_days: float = 30.0
-    #: each device (a device token, and each ``device_id`` it names) may post this many
-    #: reports a second on average, in bursts of ``device_burst``; 0 turns the limit off
-    device_rate_per_s: float = 50.0
-    device_burst: int = 100
-    #: where the 12345 hotline platform takes status updates of its work orders (Open311)
-    hotline_callback_url: str | None = field(default=None, repr=False)
-    #: a bearer token sent with each update, if the hotline platform wants one
-    hotline_callback_token: str | None = field(default=None, repr=False)
-    #: how often the outbox looks for updates to deliver, and its retry back-off bounds
-    outbox_poll_s: float = 1.0
-    outbox_retry_base_s: float = 1.0
-    outbox_retry_max_s: float = 300.0
-    #: open incidents this close together are offered to a squad as one visit (综合查一次)
-    visit_radius_m: float = 30.0
-    #: the Open311 jurisdiction_id this server answers for; None accepts any
-    open311_jurisdiction_id: str | None = None
-    #: failed authentications one address may make in a minute before it gets 429
-    auth_failures_per_minute: int = 20
-    #: behind a load balancer, take the client's address from X-Forwarded-For
-    trust_forwarded: bool = False
-    #: a unit's position older than this (seconds) is stale: not used to recommend it
-    position_stale_s: float = 300.0
-    #: each open incident a unit holds counts as this many metres more when ranking units
-    load_penalty_m: float = 300.0
-    #: consoles get a unit's ``unit.moved`` at most once in this many seconds ...
-    unit_moved_interval_s: float = 2.0
-    #: ... and at most this many ``unit.moved`` a second in all, from each process
-    unit_moved_max_per_s: float = 200.0
     #: the largest body of ``PUT /api/v1/zones`` (a district's real zones exceed 1 MiB);
     #: every other route keeps ``max_body_bytes``
     zones_max_body_bytes: int = 64 * 1024 * 1024
@@ -74,85 +393,83 @@ class Settings:
         return ZoneInfo(self.tz)
 
     def __repr__(self) -> str:
-        return (
-            f"Settings(database_url='***', redis_url='***', host={self.host!r}, "
-            f"port={self.port}, admin_token={'***' if self.admin_token else None}, tz={self.tz!r})"
-        )
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value and not f.repr:
+                shown.append(f"{f.name}={_MASK!r}")
+            else:
+                shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
 
-def _require(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is not set; `dispatch serve` needs it")
-    return value
+def variables() -> dict[str, Variable]:
+    """Each field of :class:`Settings` read from a variable, and its variable."""
+    return {f.name: f.metadata[_VARIABLE] for f in fields(Settings) if _VARIABLE in f.metadata}
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+def from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    require: Collection[str] = SERVE,
+    only: Collection[str] | None = None,
+) -> Settings:
+    """Read and check the variables; raise ``ConfigError`` naming the first bad one.
 
-
-def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "on", "true", "yes"}:
-        return True
-    if raw in {"0", "off", "false", "no"}:
-        return False
-    raise ConfigError(f"{name}={env.get(name)!r} is neither on nor off")
-
-
-def from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings of docs/API.md §1; raise ``ConfigError`` naming the first bad variable."""
+    ``require`` names the fields that must be set (by default what ``dispatch serve`` needs).
+    ``only``, if given, names the fields a command uses (``require`` is added to them): the
+    variables of the others are not looked at and they keep their defaults. A field without a
+    default that is neither required nor set reads as ``""``.
+    """
     env = os.environ if env is None else env
-    tz = env.get("DISPATCH_TZ", "Asia/Shanghai").strip() or "Asia/Shanghai"
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"DISPATCH_TZ={tz!r} is not a known time zone") from exc
-    port = _number(env, "DISPATCH_PORT", 8080.0)
-    if not port.is_integer() or not 0 <= port <= 65535:
-        raise ConfigError(f"DISPATCH_PORT={env.get('DISPATCH_PORT')!r} is not a port number")
-    return Settings(
-        database_url=_require(env, "DISPATCH_DATABASE_URL"),
-        redis_url=_require(env, "DISPATCH_REDIS_URL"),
-        host=env.get("DISPATCH_HOST", "127.0.0.1").strip() or "127.0.0.1",
-        port=int(port),
-        admin_token=(env.get("DISPATCH_ADMIN_TOKEN") or "").strip() or None,
-        tz=tz,
-        auto_dispatch_confidence=_number(env, "DISPATCH_AUTO_CONFIDENCE", 0.85),
-        group_commit_ms=_number(env, "DISPATCH_GROUP_COMMIT_MS", 2.0),
-        border_margin_m=_number(env, "DISPATCH_BORDER_MARGIN_M", 30.0),
-        dedup=_switch(env, "DISPATCH_DEDUP", True),
-        repeat_threshold=int(_number(env, "DISPATCH_REPEAT_THRESHOLD", 3)),
-        repeat_window_days=_number(env, "DISPATCH_REPEAT_WINDOW_DAYS", 30.0),
-        device_rate_per_s=_number(env, "DISPATCH_DEVICE_RATE", 50.0),
-        device_burst=int(_number(env, "DISPATCH_DEVICE_BURST", 100)),
-        hotline_callback_url=(env.get("DISPATCH_HOTLINE_CALLBACK_URL") or "").strip() or None,
-        hotline_callback_token=(env.get("DISPATCH_HOTLINE_CALLBACK_TOKEN") or "").strip() or None,
-        outbox_poll_s=_number(env, "DISPATCH_OUTBOX_POLL_S", 1.0),
-        visit_radius_m=_number(env, "DISPATCH_VISIT_RADIUS_M", 30.0),
-        open311_jurisdiction_id=(env.get("DISPATCH_OPEN311_JURISDICTION") or "").strip() or None,
-        auth_failures_per_minute=int(_number(env, "DISPATCH_AUTH_FAILURES_PER_MINUTE", 20)),
-        trust_forwarded=env.get("DISPATCH_TRUST_FORWARDED", "").strip().lower()
-        in {"1", "true", "yes"},
-        position_stale_s=_number(env, "DISPATCH_POSITION_STALE_S", 300.0),
-        load_penalty_m=_number(env, "DISPATCH_LOAD_PENALTY_M", 300.0),
-        unit_moved_interval_s=_number(env, "DISPATCH_UNIT_MOVED_INTERVAL_S", 2.0),
-        unit_moved_max_per_s=_number(env, "DISPATCH_UNIT_MOVED_MAX_PER_S", 200.0),
-        ws_queue_size=int(_at_least_one(env, "DISPATCH_WS_QUEUE_SIZE", 2048)),
-        ws_heartbeat_s=_at_least_one(env, "DISPATCH_WS_HEARTBEAT_S", 20.0),
-    )
+    table = variables()
+    unknown = sorted({*require, *(only or ())} - table.keys())
+    if unknown:
+        raise ValueError(f"no such settings: {unknown}")
+    wanted = table.keys() if only is None else {*only, *require}
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        var = table.get(f.name)
+        raw = env.get(var.name, "").strip() if var is not None and f.name in wanted else ""
+        if var is not None and raw:
+            values[f.name] = var.read(raw)
+        elif var is not None and f.name in require:
+            raise ConfigError(f"{var.name} is not set; it is required: {var.kind.accepted}")
+        elif f.default is MISSING:
+            values[f.name] = ""
+    settings = Settings(**values)
+    if settings.outbox_retry_max_s < settings.outbox_retry_base_s:
+        raise ConfigError(
+            f"DISPATCH_OUTBOX_RETRY_MAX_S={settings.outbox_retry_max_s:g} is not accepted: not"
+            f" below DISPATCH_OUTBOX_RETRY_BASE_S={settings.outbox_retry_base_s:g}"
+        )
+    return settings
 
 
-def _at_least_one(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _number(env, name, default)
-    if not value >= 1:
-        raise ConfigError(f"{name}={env.get(name)!r} must be at least 1")
-    return value
+def _shown_default(f: Any) -> str:
+    default = f.default
+    if default is MISSING:
+        return "none (required)"
+    if default is None:
+        return "none"
+    if isinstance(default, bool):
+        return "`on`" if default else "`off`"
+    if isinstance(default, float):
+        return f"`{default:g}`"
+    return f"`{default}`"
+
+
+def markdown_rows() -> list[str]:
+    """The first four cells (variable, default, accepted, meaning) of each row of the table in
+    docs/DEPLOY.md, in the order of :class:`Settings`."""
+    rows = []
+    for f in fields(Settings):
+        var: Variable | None = f.metadata.get(_VARIABLE)
+        if var is not None:
+            cells = [f"`{var.name}`", _shown_default(f), var.kind.accepted, var.meaning]
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+if __name__ == "__main__":
+    sys.stdout.write("\n".join(markdown_rows()) + "\n")

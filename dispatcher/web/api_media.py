@@ -6,16 +6,15 @@ recognised by its magic bytes, not by what the client claims) and answers 201 ``
 ``resolve``, ``verify``). ``GET`` on that ``url`` answers the image to every principal who may
 read the incident, and to no one else.
 
-Files live under ``DISPATCH_MEDIA_DIR`` (default ``.data/media`` in the working folder), one
-folder per incident, named by a random id: nothing the client sends becomes part of a path.
-Bodies larger than ``DISPATCH_MEDIA_MAX_BYTES`` (default 10 MiB) answer 413; the limit is
+Files live under the folder ``Settings.media_dir`` (``DISPATCH_MEDIA_DIR``), one folder per
+incident, named by a random id: nothing the client sends becomes part of a path. Bodies larger
+than ``Settings.media_max_bytes`` (``DISPATCH_MEDIA_MAX_BYTES``) answer 413; the limit is
 checked while reading, so an oversized body is never held whole in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ from aiohttp import web
 from dispatcher.core.auth import ACT_ALL, Principal, Role, require_read_incident
 from dispatcher.core.errors import DispatchError, Forbidden, NotFound, PayloadTooLarge
 from dispatcher.core.incidents import Incident
+from dispatcher.settings import Settings
 from dispatcher.store import records as store
 from dispatcher.web import context as http
 
-DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
 #: magic bytes → (MIME type, file extension)
 _JPEG: Final = (b"\xff\xd8\xff", "image/jpeg", "jpg")
 _PNG: Final = (b"\x89PNG\r\n\x1a\n", "image/png", "png")
@@ -62,17 +61,12 @@ class MediaStore:
     """Where the photos are kept and how large one may be."""
 
     root: Path
-    max_bytes: int = DEFAULT_MAX_BYTES
+    max_bytes: int
 
     @classmethod
-    def from_env(cls) -> MediaStore:
-        root = Path(os.environ.get("DISPATCH_MEDIA_DIR", "").strip() or ".data/media")
-        raw = os.environ.get("DISPATCH_MEDIA_MAX_BYTES", "").strip()
-        try:
-            max_bytes = int(raw) if raw else DEFAULT_MAX_BYTES
-        except ValueError:
-            raise ValueError(f"DISPATCH_MEDIA_MAX_BYTES={raw!r} is not a whole number") from None
-        return cls(root.resolve(), max_bytes)
+    def from_settings(cls, settings: Settings) -> MediaStore:
+        """The store of ``settings``; a relative folder is taken from the working folder now."""
+        return cls(settings.media_dir.resolve(), settings.media_max_bytes)
 
     def folder(self, incident_id: str) -> Path:
         if not _INCIDENT_ID.fullmatch(incident_id) or incident_id.strip(".") == "":
@@ -162,7 +156,7 @@ async def get_media(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    """Routes and the media store (read from the environment once, here)."""
-    app[MEDIA] = MediaStore.from_env()
+    """Routes and the media store, made from the application's settings."""
+    app[MEDIA] = MediaStore.from_settings(app[http.SETTINGS])
     app.router.add_post("/api/v1/incidents/{id}/media", post_media)
     app.router.add_get("/api/v1/incidents/{id}/media/{name}", get_media)

@@ -113,10 +113,9 @@ async def site(
     redis_url: str,
     demo_city: DemoCity,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Site]:
-    monkeypatch.setenv("DISPATCH_MEDIA_DIR", str(tmp_path / "media"))
-    server = TestServer(create_app(settings_for(database_url, redis_url)), host="127.0.0.1")
+    settings = settings_for(database_url, redis_url, media_dir=tmp_path / "media")
+    server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as session:
