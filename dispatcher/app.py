@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,14 +33,17 @@ from dispatcher.core.errors import (
     Unavailable,
     ValidationFailed,
 )
+from dispatcher.core.holidays import HolidayBook
 from dispatcher.core.intake import IntakePolicy
 from dispatcher.settings import Settings
 from dispatcher.store import journal, reference, timers, vicinity
 from dispatcher.store import records as store
+from dispatcher.store.calendar import load_book
 from dispatcher.store.timers import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web import (
     api_actions,
+    api_calendar,
     api_channels,
     api_incidents,
     api_media,
@@ -72,6 +76,8 @@ log = logging.getLogger(__name__)
 
 #: how long shutdown waits for the background tasks it cancelled
 SHUTDOWN_TASKS_S: Final = 10.0
+#: what a server takes as now for the calendar's coverage (``create_app``'s ``clock``)
+CLOCK: Final = web.AppKey[Callable[[], datetime]]("clock")
 FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
 #: the one route whose bodies may be larger than ``Settings.max_body_bytes``
 ZONES_PATH: Final = "/api/v1/zones"
@@ -203,7 +209,11 @@ async def readyz(request: web.Request) -> web.Response:
     except (RedisError, OSError, TimeoutError) as exc:
         checks["redis"] = f"down: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return json_response({"ready": ok, **checks}, status=200 if ok else 503)
+    # a detail, not a condition: a calendar running out is the operators' to fix, and a
+    # server that cannot take traffic for it would only make things worse
+    calendar = api_calendar.coverage(rt)
+    detail = {k: calendar.to_json()[k] for k in ("covered_until", "covered_days", "covered")}
+    return json_response({"ready": ok, **checks, "calendar": detail}, status=200 if ok else 503)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -213,6 +223,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     rt.metrics.events_delivered.set(rt.hub.delivered)
     rt.metrics.last_seq.set(rt.hub.last_seq)
     rt.metrics.redis_ok.set(1 if rt.bridge.redis_ok else 0)
+    api_calendar.coverage(rt)  # sets dispatch_calendar_covered_days
     return web.Response(body=rt.metrics.render(), content_type="text/plain", charset="utf-8")
 
 
@@ -250,6 +261,7 @@ def add_routes(app: web.Application) -> None:
     api_units.add_routes(app.router)
     api_stats.add_routes(app.router)
     api_sampling.add_routes(app.router)
+    api_calendar.add_routes(app.router)
     openapi.add_routes(app.router)
     if FRONTEND_DIR.is_dir():
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)
@@ -264,6 +276,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     transaction-scoped, its settings ``SET LOCAL``, its cursors inside transactions, and it
     listens through Redis).
     """
+
+
+def working_calendar(settings: Settings, book: HolidayBook) -> WorkingCalendar:
+    """The deployment's working calendar: its zone (settings) and its holidays (``book``)."""
+    return WorkingCalendar(tz=settings.zone, is_workday=book.is_workday)
 
 
 async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -283,8 +300,14 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await reference.ensure_default_categories(pool)
         hub = Hub(await store.max_seq(pool))
         metrics = Metrics()
-        calendar = WorkingCalendar(tz=settings.zone)
+        book = await load_book(pool)
+        calendar = working_calendar(settings, book)
         rt_holder: list[Runtime] = []
+
+        def current_rules() -> Rules:
+            # an operator may enter a year of holidays (PUT /api/v1/calendar/{year}): every
+            # part reads the runtime's rules when it decides
+            return rt_holder[0].policy.rules if rt_holder else rules
 
         async def on_control(message: dict[str, Any]) -> None:
             await rt_holder[0].on_control(message)
@@ -309,7 +332,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.zone,
             bridge.committed,
             window_s=settings.group_commit_ms / 1000,
-            timers=lambda incidents, now: timers.owed_new(incidents, rules, now),
+            timers=lambda incidents, now: timers.owed_new(incidents, current_rules(), now),
             collate=vicinity.collator(settings, rules),
         )
         timer_loop = TimerLoop(pool, rules, lambda: rt_holder[0].ref.squads, bridge.committed)
@@ -327,6 +350,8 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             policy=IntakePolicy(rules, settings.auto_dispatch_confidence),
             ref=await reference.load(pool),
             timer_loop=timer_loop,
+            book=book,
+            clock=app[CLOCK],
             positions=Positions(
                 redis,
                 hub,
@@ -341,6 +366,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             loop.create_task(bridge.run()),
             loop.create_task(writer.run()),
             loop.create_task(_watch_reference(rt)),
+            loop.create_task(api_calendar.watch(rt)),
             loop.create_task(timer_loop.run()),
             loop.create_task(rt.positions.run()),
         ]
@@ -394,12 +420,20 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
         raise too_large from None
 
 
-def create_app(settings: Settings) -> web.Application:
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings, *, clock: Callable[[], datetime] = _system_clock
+) -> web.Application:
+    """The application; ``clock`` is what it takes as now for the calendar's coverage."""
     app = web.Application(
         middlewares=[error_middleware, auth_middleware, body_limit_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app.cleanup_ctx.append(runtime_ctx)
     app.on_shutdown.append(_close_websockets)
     add_routes(app)

@@ -4,8 +4,10 @@ Each category carries a limit on one of three clocks (as CJ/T 315 counts them):
 
 - continuous (紧急工作时): wall-clock time, nights and holidays included;
 - working hours (工作时): only time inside the working windows of workdays counts
-  (08:00–12:00 and 14:00–18:00 by default; weekends and public holidays off, make-up
-  working days 调休 on);
+  (08:00–12:00 and 14:00–18:00 by default, ``DISPATCH_WORK_WINDOWS``; a part of every year
+  may have windows of its own, such as summer hours 夏令作息, ``DISPATCH_WORK_WINDOWS_SEASONAL``;
+  weekends and public holidays off, make-up working days 调休 on, as the deployment's
+  :class:`~dispatcher.core.holidays.HolidayBook` says);
 - working days (工作日): working time again, measured in days of ``hours_per_day`` hours.
 
 Units. A ``timedelta`` given to or returned by a clock is an amount of *counted* time on that
@@ -30,12 +32,12 @@ import enum
 import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, TypeAlias
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
+from dispatcher.core.holidays import HolidayBook
 
 SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 DEFAULT_WINDOWS: Final[tuple[tuple[time, time], ...]] = (
@@ -73,43 +75,97 @@ class Colour(enum.StrEnum):
     RED = "red"
 
 
+#: the holidays nobody entered: chinesecalendar's years, then the statutory holidays
+_PACKAGE_BOOK: Final = HolidayBook()
+
+
 @functools.lru_cache(maxsize=4096)
 def is_chinese_workday(day: date) -> bool:
-    """Whether people work on ``day`` in mainland China.
+    """Whether people work on ``day`` in mainland China, as far as no operator entered it.
 
     Weekends and public holidays are off; the make-up working days (调休, often a Saturday or
     Sunday next to a long holiday) are on. The facts come from ``chinesecalendar``, which
-    knows only the years published when it was released (1.11: 2004–2026) and raises
-    NotImplementedError for others. For such days this falls back to "Monday to Friday are
-    workdays", with no holidays: a deployment must update the package every year once the
-    State Council publishes the next year's schedule (usually in November), or deadlines
-    running into that year will count its holidays as working time.
+    knows only the years published when it was released (1.11: 2004–2026); past them, the
+    statutory holidays of 《全国年节及纪念日放假办法》 with their 补假 and no make-up working
+    days (:func:`dispatcher.core.holidays.statutory_year`). A server uses the deployment's
+    :class:`~dispatcher.core.holidays.HolidayBook` instead, where operators enter each year's
+    notice of the State Council; this is the calendar of code that has no book.
     """
     # cached: every deadline walks the days it spans, and the answer for a day never changes
     # within a process (the package's data is fixed once imported)
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
+    return _PACKAGE_BOOK.is_workday(day)
+
+
+@dataclass(frozen=True)
+class Season:
+    """Working windows of part of every year, e.g. summer hours (夏令作息) 05-01..09-30.
+
+    ``first`` and ``last`` are (month, day), both included; a season whose ``first`` comes
+    after its ``last`` runs over the new year (11-01..02-28). 29 February belongs to a season
+    that covers it in a leap year only.
+    """
+
+    first: tuple[int, int]
+    last: tuple[int, int]
+    windows: tuple[tuple[time, time], ...]
+
+    def covers(self, day: date) -> bool:
+        month_day = (day.month, day.day)
+        if self.first <= self.last:
+            return self.first <= month_day <= self.last
+        return month_day >= self.first or month_day <= self.last
+
+
+def _check_windows(windows: tuple[tuple[time, time], ...]) -> None:
+    if not windows:
+        raise ValueError("a working calendar needs at least one working window")
+    previous_end: time | None = None
+    for begin, end in windows:
+        name = f"working window {begin.isoformat('minutes')}–{end.isoformat('minutes')}"
+        if begin.tzinfo is not None or end.tzinfo is not None:
+            raise ValueError(f"{name}: times must be naive, wall-clock in the calendar's tz")
+        if begin >= end:
+            raise ValueError(f"{name}: must end after it begins, on the same day")
+        if previous_end is not None and begin < previous_end:
+            raise ValueError(f"{name}: windows must be in order and must not overlap")
+        previous_end = end
+
+
+def _check_seasons(seasons: Sequence[Season]) -> None:
+    """Fail if two seasons share a day (of a leap year, so that 29 February counts)."""
+    day = date(2000, 1, 1)
+    while day.year == 2000:
+        covering = [s for s in seasons if s.covers(day)]
+        if len(covering) > 1:
+            a, b = covering[0], covering[1]
+            raise ValueError(
+                f"seasons {a.first}..{a.last} and {b.first}..{b.last} overlap on "
+                f"{day.month:02d}-{day.day:02d}"
+            )
+        day += _ONE_DAY
 
 
 @dataclass(frozen=True)
 class WorkingCalendar:
     """Working windows, workdays and a zone: what the working clocks count.
 
-    ``windows`` are wall-clock times in ``tz``, in order, not overlapping, each inside one day.
+    ``windows`` are wall-clock times in ``tz``, in order, not overlapping, each inside one day;
+    a date inside one of ``seasons`` (which must not overlap) has that season's windows instead.
     ``hours_per_day`` is the length of one working day on the working-days clock; it need
     not equal the windows' total (a city whose windows make 7.5 hours may still define a
     工作日 as eight working hours), but when it does not, a working day no longer ends at
     the same time of day it began. City specifics belong in data: build one calendar per
     city from its configuration and pass it where needed. ``is_workday`` must give the same
-    answer for a date every time it is asked: a calendar keeps each date's windows.
+    answer for a date every time it is asked: a calendar keeps each date's windows. When the
+    holidays change (an operator entered a year), build a new calendar with
+    :meth:`with_workdays` and use it from then on; this one keeps its old answers.
     """
 
     tz: ZoneInfo = SHANGHAI
     windows: tuple[tuple[time, time], ...] = DEFAULT_WINDOWS
     hours_per_day: float = 8.0
     is_workday: Callable[[date], bool] = is_chinese_workday
+    seasons: tuple[Season, ...] = ()
     #: each local date's windows as UTC pairs, as :meth:`_windows_between` walks them (a
     #: date's never change); not part of the value
     _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
@@ -117,20 +173,25 @@ class WorkingCalendar:
     )
 
     def __post_init__(self) -> None:
-        if not self.windows:
-            raise ValueError("a working calendar needs at least one working window")
-        previous_end: time | None = None
-        for begin, end in self.windows:
-            name = f"working window {begin.isoformat('minutes')}–{end.isoformat('minutes')}"
-            if begin.tzinfo is not None or end.tzinfo is not None:
-                raise ValueError(f"{name}: times must be naive, wall-clock in the calendar's tz")
-            if begin >= end:
-                raise ValueError(f"{name}: must end after it begins, on the same day")
-            if previous_end is not None and begin < previous_end:
-                raise ValueError(f"{name}: windows must be in order and must not overlap")
-            previous_end = end
+        _check_windows(self.windows)
+        for season in self.seasons:
+            _check_windows(season.windows)
+        if len(self.seasons) > 1:
+            _check_seasons(self.seasons)
         if not (math.isfinite(self.hours_per_day) and self.hours_per_day > 0):
             raise ValueError(f"hours_per_day must be a positive number, not {self.hours_per_day}")
+
+    def with_workdays(self, is_workday: Callable[[date], bool]) -> WorkingCalendar:
+        """The same calendar with other workdays (a new holiday book), keeping nothing of this
+        one's per-date windows."""
+        return replace(self, is_workday=is_workday)
+
+    def windows_on(self, day: date) -> tuple[tuple[time, time], ...]:
+        """The wall-clock working windows of local date ``day`` if it is a workday."""
+        for season in self.seasons:
+            if season.covers(day):
+                return season.windows
+        return self.windows
 
     # -- public API -------------------------------------------------------------------------
 
@@ -295,7 +356,7 @@ class WorkingCalendar:
         if found is None:
             pairs = []
             if self.is_workday(day):
-                for begin, end in self.windows:
+                for begin, end in self.windows_on(day):
                     # Combine in the calendar's zone, then compare in UTC: arithmetic on
                     # datetimes sharing a tzinfo would be wall-clock arithmetic.
                     lo = datetime.combine(day, begin, self.tz).astimezone(UTC)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
@@ -17,10 +19,12 @@ from aiohttp import web
 
 from dispatcher.core import jsontext
 from dispatcher.core.auth import Principal
+from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import DispatchError, Unauthorized
+from dispatcher.core.holidays import HolidayBook
 from dispatcher.core.intake import IntakePolicy
 from dispatcher.settings import Settings
-from dispatcher.store import journal, reference
+from dispatcher.store import calendar, journal, reference
 from dispatcher.store.timers import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web.guard import AuthGuard
@@ -54,6 +58,12 @@ class Runtime:
     positions: Positions
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: the holidays this process's clocks count: entered years over the package's, over the
+    #: statutory holidays (``rules.calendar`` answers from it)
+    book: HolidayBook = field(default_factory=HolidayBook)
+    calendar_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: what "now" is for the calendar's coverage warning (tests give a fixed instant)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def reload_reference(self) -> None:
         """Swap in a fresh snapshot. Reloads run one at a time, each reading the database
@@ -69,6 +79,36 @@ class Runtime:
             len(self.ref.categories),
         )
 
+    def use_calendar(self, book: HolidayBook) -> Rules:
+        """Make ``book`` the holidays of every clock of this process; answer the new rules.
+
+        Intake, actions and the timers read ``policy.rules`` when they decide, so what they
+        decide from now on counts the new holidays. Deadlines and timers already stored are
+        not moved: recomputing the running incidents with the answer is the caller's job, once
+        for the deployment (not in every process).
+        """
+        rules = replace(
+            self.policy.rules, calendar=self.policy.rules.calendar.with_workdays(book.is_workday)
+        )
+        self.book = book
+        self.policy = replace(self.policy, rules=rules)
+        return rules
+
+    async def reload_calendar(self) -> Rules:
+        """Read the entered years and use them (:meth:`use_calendar`); answer the rules.
+
+        One reload at a time, each reading when it starts, so the last to finish is the
+        newest. A book equal to the one in use changes nothing (the calendar keeps its
+        per-date windows).
+        """
+        async with self.calendar_lock:
+            book = await calendar.load_book(self.pool)
+            if book == self.book:
+                return self.policy.rules
+            rules = self.use_calendar(book)
+        log.info("holiday calendar loaded: %d entered years", len(book.entered))
+        return rules
+
     async def announce(self, message: dict[str, Any]) -> None:
         """Apply a change here at once, then tell every other process."""
         await self.on_control(message)
@@ -78,6 +118,8 @@ class Runtime:
         kind = message.get("type")
         if kind == "reference.changed":
             await self.reload_reference()
+        elif kind == "calendar.changed":
+            await self.reload_calendar()
         elif kind == "token.revoked":
             token_id = str(message.get("id"))
             self.tokens.forget(token_id)

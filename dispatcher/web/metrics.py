@@ -45,6 +45,11 @@ class Metrics:
             "The last event seq this process has delivered",
             registry=self.registry,
         )
+        self.calendar_covered_days = Gauge(
+            "dispatch_calendar_covered_days",
+            "Days after today covered by entered or package holidays (warns below 60)",
+            registry=self.registry,
+        )
         self.redis_ok = Gauge(
             "dispatch_redis_feed_ok",
             "1 while the Redis live feed is followed",

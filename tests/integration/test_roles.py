@@ -60,6 +60,7 @@ async def test_every_route_against_every_role(api: Api) -> None:
         "incident_id": incident["id"],
         "visit_id": "v-none",
         "name": "none.jpg",
+        "year": "2027",
     }
 
     def concrete(path: str) -> str:
