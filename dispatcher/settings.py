@@ -27,7 +27,6 @@ from typing import Any, Final, Generic, Protocol, TypeVar, dataclass_transform
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
 #: the fields ``dispatch serve`` cannot start without
 SERVE: Final = ("database_url", "redis_url")
@@ -40,13 +39,16 @@ class ConfigError(Exception):
     """A required variable is missing or a value cannot be used; the message names it."""
 
 
-class Kind(Protocol[T_co]):
-    """What a variable accepts: ``parse`` raises ``ValueError`` on anything else."""
+class Kind(Protocol[T]):
+    """What a variable accepts: ``parse`` raises ``ValueError`` on anything else; ``format``
+    writes a value as text that ``parse`` reads back (docs/DEPLOY.md shows defaults so)."""
 
     @property
     def accepted(self) -> str: ...
 
-    def parse(self, raw: str) -> T_co: ...
+    def parse(self, raw: str) -> T: ...
+
+    def format(self, value: T) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class Number:
             raise ValueError(raw)
         return value
 
+    def format(self, value: float) -> str:
+        return str(int(value)) if value.is_integer() else repr(value)
+
 
 @dataclass(frozen=True)
 class Whole:
@@ -93,6 +98,9 @@ class Whole:
             raise ValueError(raw)
         return int(value)
 
+    def format(self, value: int) -> str:
+        return str(value)
+
 
 @dataclass(frozen=True)
 class Switch:
@@ -105,6 +113,9 @@ class Switch:
         if word in {"0", "off", "false", "no"}:
             return False
         raise ValueError(raw)
+
+    def format(self, value: bool) -> str:
+        return "on" if value else "off"
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,9 @@ class Text:
             raise ValueError(raw)
         return raw
 
+    def format(self, value: str) -> str:
+        return value
+
 
 @dataclass(frozen=True)
 class TimeZone:
@@ -131,6 +145,9 @@ class TimeZone:
             raise ValueError(raw) from exc
         return raw
 
+    def format(self, value: str) -> str:
+        return value
+
 
 @dataclass(frozen=True)
 class Folder:
@@ -139,16 +156,24 @@ class Folder:
     def parse(self, raw: str) -> Path:
         return Path(raw)
 
+    def format(self, value: Path) -> str:
+        return str(value)
+
 
 @dataclass(frozen=True)
 class Parser(Generic[T]):
-    """Any function of the text that raises ``ValueError`` on what it does not accept."""
+    """Any function of the text that raises ``ValueError`` on what it does not accept, and
+    its inverse ``show`` (for the default in docs/DEPLOY.md)."""
 
     function: Callable[[str], T]
     accepted: str
+    show: Callable[[T], str] = str
 
     def parse(self, raw: str) -> T:
         return self.function(raw)
+
+    def format(self, value: T) -> str:
+        return self.show(value)
 
 
 @dataclass(frozen=True)
@@ -446,17 +471,12 @@ def from_env(
     return settings
 
 
-def _shown_default(f: Any) -> str:
-    default = f.default
+def _shown_default(default: Any, var: Variable) -> str:
     if default is MISSING:
         return "none (required)"
     if default is None:
         return "none"
-    if isinstance(default, bool):
-        return "`on`" if default else "`off`"
-    if isinstance(default, float):
-        return f"`{default:g}`"
-    return f"`{default}`"
+    return f"`{var.kind.format(default)}`"
 
 
 def markdown_rows() -> list[str]:
@@ -466,7 +486,12 @@ def markdown_rows() -> list[str]:
     for f in fields(Settings):
         var: Variable | None = f.metadata.get(_VARIABLE)
         if var is not None:
-            cells = [f"`{var.name}`", _shown_default(f), var.kind.accepted, var.meaning]
+            cells = [
+                f"`{var.name}`",
+                _shown_default(f.default, var),
+                var.kind.accepted,
+                var.meaning,
+            ]
             rows.append("| " + " | ".join(cells) + " |")
     return rows
 
