@@ -7,7 +7,8 @@ names its variable, its default (written nowhere else), what it accepts and what
 ``python -m dispatcher.settings`` prints the rows it must have.
 
 To add a variable, add a field with :func:`variable` (a :class:`Kind` below, or
-:class:`Parser` around a function of your own), then its row to docs/DEPLOY.md.
+:class:`Parser` around a function of your own and its inverse), then its row to the table in
+docs/DEPLOY.md and its default to ``DEFAULTS`` in tests/unit/test_settings.py.
 
 An unset or empty variable means its default. Errors::
 
@@ -178,6 +179,8 @@ class Parser(Generic[T]):
 
 @dataclass(frozen=True)
 class Variable:
+    """How one field of :class:`Settings` is read: from ``name``, as ``kind`` says."""
+
     name: str
     kind: Kind[Any]
     meaning: str
