@@ -22,7 +22,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from dispatcher.core.auth import may_subscribe
-from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.clocks import Season, WorkingCalendar
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import (
     BadRequest,
@@ -39,7 +39,8 @@ from dispatcher.settings import Settings
 from dispatcher.store import journal, reference, timers, vicinity
 from dispatcher.store import records as store
 from dispatcher.store.calendar import load_book
-from dispatcher.store.timers import TimerLoop
+from dispatcher.store.changes import Changes
+from dispatcher.store.timer_loop import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web import (
     api_actions,
@@ -279,8 +280,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 def working_calendar(settings: Settings, book: HolidayBook) -> WorkingCalendar:
-    """The deployment's working calendar: its zone (settings) and its holidays (``book``)."""
-    return WorkingCalendar(tz=settings.zone, is_workday=book.is_workday)
+    """The deployment's working calendar: its zone and working windows (settings) and its
+    holidays (``book``)."""
+    seasonal = settings.work_windows_seasonal
+    return WorkingCalendar(
+        tz=settings.zone,
+        windows=settings.work_windows.windows,
+        seasons=tuple(
+            Season(first, last, windows.windows)
+            for first, last, windows in (seasonal.seasons if seasonal else ())
+        ),
+        is_workday=book.is_workday,
+    )
 
 
 async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -326,16 +337,18 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             heartbeat_s=settings.ws_heartbeat_s,
         )
         rules = Rules(calendar)
-
+        # every unit of work that rewrote timers wakes this process's timer loop
+        wake_timers = asyncio.Event()
+        changes = Changes(pool, current_rules, bridge.committed, wake_timers.set)
         writer = journal.IntakeWriter(
             pool,
             settings.zone,
             bridge.committed,
             window_s=settings.group_commit_ms / 1000,
             timers=lambda incidents, now: timers.owed_new(incidents, current_rules(), now),
-            collate=vicinity.collator(settings, rules),
+            collate=vicinity.collator(settings, changes),
         )
-        timer_loop = TimerLoop(pool, rules, lambda: rt_holder[0].ref.squads, bridge.committed)
+        timer_loop = TimerLoop(pool, changes, lambda: rt_holder[0].ref.squads, wake_timers)
         rt = Runtime(
             settings=settings,
             pool=pool,
@@ -352,6 +365,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             timer_loop=timer_loop,
             book=book,
             clock=app[CLOCK],
+            changes=changes,
             positions=Positions(
                 redis,
                 hub,

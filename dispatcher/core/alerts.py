@@ -17,7 +17,7 @@ from datetime import datetime
 from dispatcher.core.auth import Principal
 from dispatcher.core.cap import Alert, Draft
 from dispatcher.core.events import Event, EventType
-from dispatcher.core.incidents import Incident, State
+from dispatcher.core.incidents import Incident, State, revision
 from geo.distance import distance_m
 
 
@@ -75,10 +75,9 @@ def update(
             confidence=report["confidence"]
             if report["confidence"] is not None
             else incident.confidence,
-            updated_at=now,
-            version=incident.version + 1,
             extra={**incident.extra, "cap": cap},
         )
+        after = revision(incident, after, now)
         detail = {"identifier": alert.identifier, "sender": alert.sender, "msg_type": "Update"}
         changed.append((after, _event(incident, after, "cap_update", who, now, detail)))
     return changed
@@ -104,6 +103,6 @@ def cancel(
         else:
             after = replace(incident, extra=extra)
             detail["note"] = "发送方已撤回告警；案件已立案，请值班员决定是否继续"
-        after = replace(after, updated_at=now, version=incident.version + 1)
+        after = revision(incident, after, now)
         changed.append((after, _event(incident, after, "cap_cancel", who, now, detail)))
     return changed

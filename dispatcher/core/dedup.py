@@ -31,7 +31,7 @@ from dispatcher.core.categories import Category
 from dispatcher.core.deadlines import enter_stage
 from dispatcher.core.errors import InvalidTransition
 from dispatcher.core.events import Event, EventType
-from dispatcher.core.incidents import Incident, State, evolve
+from dispatcher.core.incidents import Incident, State, evolve, revision
 from geo.distance import distance_m
 
 #: same-category reports up to this many radii away are offered as possible duplicates
@@ -223,8 +223,6 @@ def attach(
         report_count=target.report_count + 1,
         media=tuple(media),
         confidence=max(confidences) if confidences else None,
-        updated_at=now,
-        version=target.version + 1,
         extra={
             **target.extra,
             "sources": sources,
@@ -232,6 +230,7 @@ def attach(
             "last_report_at": max(last, moment).isoformat(),
         },
     )
+    grown = revision(target, grown, now)
     events = (
         Event(
             type=EventType.INCIDENT_CREATED,
@@ -321,21 +320,19 @@ def detach(
             state=State.REPORTED,
             duplicate_of=None,
             closed_at=None,
-            updated_at=now,
-            version=record.version + 1,
             extra={**record.extra, "unmerged_from": target.id},
         ),
         now,
     )
+    restored = revision(record, restored, now)
     merged_ids = [i for i in target.extra.get("merged_ids", []) if i != record.id]
     shrunk = replace(
         target,
         report_count=max(1, target.report_count - record.report_count),
         media=tuple(m for m in target.media if m not in record.media),
-        updated_at=now,
-        version=target.version + 1,
         extra={**target.extra, "merged_ids": merged_ids},
     )
+    shrunk = revision(target, shrunk, now)
     detail = {"unmerged": record.id, "from": target.id, "reason": reason}
     events = tuple(
         Event(

@@ -220,6 +220,16 @@ class Incident:
 _FIELDS: Final = frozenset(f.name for f in fields(Incident))
 
 
+def revision(before: Incident, after: Incident, now: datetime) -> Incident:
+    """``after`` as the next revision of ``before``: changed at ``now``, version + 1.
+
+    The one place an incident's version moves: every change of a stored incident (an action,
+    a timer, dedup, a CAP update) makes its new value with this, once per change, and the
+    store's unit of work (``dispatcher.store.changes``) refuses to save one that was not.
+    """
+    return evolve(after, updated_at=now, version=before.version + 1)
+
+
 def evolve(incident: Incident, **changes: Any) -> Incident:
     """``dataclasses.replace(incident, **changes)`` without its cost.
 

@@ -28,7 +28,7 @@ from dispatcher.core.incidents import (
     Incident,
     Source,
     State,
-    evolve,
+    revision,
 )
 from dispatcher.core.lifecycle import dispatch as lifecycle_dispatch
 from dispatcher.core.lifecycle import register as lifecycle_register
@@ -165,7 +165,7 @@ def promote(
     if target.state is not State.REPORTED or not admission.auto:
         return target, ()
     admitted, steps = admit(target, admission, now)
-    admitted = evolve(admitted, updated_at=now, version=target.version + 1)
+    admitted = revision(target, admitted, now)
     actor = admission.actor
     events = [
         Event(

@@ -40,7 +40,7 @@ from dispatcher.core.deadlines import (
 )
 from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.core.events import Event, EventType
-from dispatcher.core.incidents import FINAL_STATES, Incident, State, evolve
+from dispatcher.core.incidents import FINAL_STATES, Incident, State, evolve, revision
 from dispatcher.core.validation import Clean, validation_error
 
 
@@ -169,6 +169,8 @@ class Context:
     recommended_squad_id: str | None = None
     support_squad_ids: tuple[str, ...] = ()
     target: Incident | None = None  # the incident merged into
+    #: a dispatch as part of a squad's joint visit (综合查一次 of open items at one place)
+    visit_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,8 @@ def decide(
                 raise ValidationFailed(f"squad_id: no squad {sid}", field="squad_id")
         support = tuple(cmd.support_squad_ids) or ctx.support_squad_ids
         changed = dispatch(incident, squad_id, support, cmd.unit_id, now)
+        if ctx.visit_id is not None:
+            changed = replace(changed, extra={**changed.extra, "visit_id": ctx.visit_id})
         detail.update(squad_id=squad_id, support_squad_ids=list(changed.support_squad_ids))
         if before is State.RETURNED:
             detail["redispatch"] = True  # 改派
@@ -382,7 +386,7 @@ def decide(
 
     if clock is not None:
         changed = with_clock(changed, clock, rules, now)
-    changed = replace(changed, updated_at=now, version=incident.version + 1)
+    changed = revision(incident, changed, now)
     events = [_event(changed, before, action, who, now, detail)]
     if action is Action.DISPATCH or (action in _CHECKS and not cmd.passed):
         events.append(
@@ -438,10 +442,8 @@ def _merge(
         report_count=target.report_count + incident.report_count,
         media=target.media + tuple(m for m in incident.media if m not in target.media),
         extra={**target.extra, "merged_ids": [*target.extra.get("merged_ids", []), incident.id]},
-        updated_at=now,
-        version=target.version + 1,
     )
-    return merged, grown
+    return merged, revision(target, grown, now)
 
 
 def _extend(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from dispatcher.core.events import Event, EventType
-from dispatcher.core.incidents import COMPLAINT_SOURCES, Flag, Incident
+from dispatcher.core.incidents import COMPLAINT_SOURCES, Flag, Incident, revision
 from geo.distance import distance_m
 
 SUPERVISION_KIND: Final = "repeat"
@@ -94,9 +94,8 @@ def mark(
     changed = replace(
         changed,
         flags=(*incident.flags, Flag.REPEAT_COMPLAINT.value),
-        updated_at=now,
-        version=incident.version + 1,
     )
+    changed = revision(incident, changed, now)
     event = Event(
         type=EventType.INCIDENT_UPDATED,
         incident=changed,

@@ -2,32 +2,26 @@
 
 Which alerts an incident is owed is a pure function of the incident (:func:`owed`): the
 yellow warning and the red overdue of its case clock, and the overdue of its current stage.
-Every change of an incident rewrites its rows in ``timers`` (in the same transaction); the
-:class:`TimerLoop` of every server process takes due rows, locking the incidents with
-``FOR UPDATE SKIP LOCKED`` so that one process fires each, decides with :func:`fire` what the
-alert is (nothing, if the incident moved on), and marks the rows fired. Rows that fell due
-while every process was down are simply due: the next loop catches up.
+Every change of an incident rewrites its rows in ``timers`` in its own transaction
+(:func:`rearm`, called by ``changes.Work``); the loop of every server process
+(``timer_loop.TimerLoop``) takes due rows and asks :func:`fire` what each alert is.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from dispatcher.core.auth import SYSTEM_ACTOR
 from dispatcher.core.clocks import Colour
 from dispatcher.core.deadlines import STAGE_OF_STATE, Rules, case_clock, stage_deadline, stage_since
 from dispatcher.core.events import Event, EventType, incident_topics
-from dispatcher.core.incidents import Incident, State
+from dispatcher.core.incidents import Incident, State, revision
 from dispatcher.core.routing import Squad
-from dispatcher.store import journal
 from dispatcher.store import records as store
-from realtime.hub import Envelope
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +112,7 @@ def fire(
         event_type = EventType.DEADLINE_OVERDUE
     else:
         raise ValueError(f"unknown timer kind {kind!r}")
-    changed = replace(incident, extra=extra, updated_at=now, version=incident.version + 1)
+    changed = revision(incident, replace(incident, extra=extra), now)
     event = Event(
         type=event_type,
         incident=changed,
@@ -133,16 +127,14 @@ def fire(
     return Alert(changed, event, supervision)
 
 
-DELETE_TIMERS: Final = "DELETE FROM timers WHERE incident_id = $1"
+DELETE_TIMERS: Final = "DELETE FROM timers WHERE incident_id = ANY($1::text[])"
 INSERT_TIMERS: Final = """
 INSERT INTO timers (incident_id, kind, due_at)
-SELECT $1, k, d FROM unnest($2::text[], $3::timestamptz[]) AS t(k, d)"""
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])"""
 DUE_INCIDENTS: Final = """
 SELECT DISTINCT incident_id FROM (
     SELECT incident_id FROM timers WHERE fired_at IS NULL AND due_at <= $1
     ORDER BY due_at LIMIT $2) AS due"""
-LOCK_INCIDENTS: Final = """
-SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE SKIP LOCKED"""
 TAKE_TIMERS: Final = """
 UPDATE timers SET fired_at = $2
 WHERE incident_id = ANY($1::text[]) AND fired_at IS NULL AND due_at <= $2
@@ -153,16 +145,15 @@ INSERT INTO supervisions (incident_id, kind, opened_at, opened_by, note, notifie
 VALUES ($1, $2, $3, $4, $5, $6)"""
 
 
-async def reschedule(
-    conn: store.Connection, incident: Incident, rules: Rules, now: datetime
+async def rearm(
+    conn: store.Connection, incidents: Sequence[Incident], rules: Rules, now: datetime
 ) -> None:
-    """Rewrite the incident's timers to what it is owed now (in the caller's transaction)."""
-    await conn.execute(DELETE_TIMERS, incident.id)
-    timers = owed(incident, rules, now)
-    if timers:
-        await conn.execute(
-            INSERT_TIMERS, incident.id, [k for k, _ in timers], [d for _, d in timers]
-        )
+    """Rewrite these incidents' timers to what each is owed now, in two statements (in the
+    caller's transaction; ``changes.Work`` calls it for every incident it saves)."""
+    await conn.execute(DELETE_TIMERS, [i.id for i in incidents])
+    rows = owed_new(incidents, rules, now)
+    if rows:
+        await conn.execute(INSERT_TIMERS, *(list(column) for column in zip(*rows, strict=True)))
 
 
 def owed_new(
@@ -171,111 +162,6 @@ def owed_new(
     """The timers of incidents about to be inserted, as (incident id, kind, due) rows:
     intake's insert arms them in its statement (``store.insert_incidents``)."""
     return [(i.id, kind, due) for i in incidents for kind, due in owed(i, rules, now)]
-
-
-async def open_supervision(
-    conn: store.Connection,
-    incident_id: str,
-    kind: str,
-    now: datetime,
-    by: str,
-    note: str,
-    notified: Sequence[str] = (),
-) -> None:
-    await conn.execute(INSERT_SUPERVISION, incident_id, kind, now, by, note, list(notified))
-
-
-class TimerLoop:
-    """Fires due timers until cancelled. One per server process; they share the work."""
-
-    def __init__(
-        self,
-        pool: store.Pool,
-        rules: Rules,
-        squads: Callable[[], Mapping[str, Squad]],
-        on_commit: Callable[[list[Envelope]], None],
-        *,
-        batch: int = 200,
-        idle_s: float = 0.5,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._pool = pool
-        self._rules = rules
-        self._squads = squads
-        self._on_commit = on_commit
-        self._batch = batch
-        self._idle_s = idle_s
-        self._clock = clock
-        self.fired = 0
-        self.wake = asyncio.Event()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                fired = await self.run_once()
-            except Exception as exc:
-                log.warning("the timer loop failed: %s", exc)
-                fired = 0
-            if fired >= self._batch:
-                continue  # more are due: no sleep
-            await self._sleep()
-
-    async def _sleep(self) -> None:
-        wait = self._idle_s
-        try:
-            next_due = await self._pool.fetchval(NEXT_DUE)
-            if next_due is not None:
-                wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
-        except Exception as exc:
-            log.debug("could not read the next due timer: %s", exc)
-        self.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=wait)
-
-    async def run_once(self) -> int:
-        """Fire what is due now; answer how many timers were taken."""
-        now = self._clock()
-        ids = [r["incident_id"] for r in await self._pool.fetch(DUE_INCIDENTS, now, self._batch)]
-        if not ids:
-            return 0
-        squads = self._squads()
-        tz = self._rules.calendar.tz
-        async with self._pool.acquire() as conn, conn.transaction():
-            locked = {
-                i.id: i
-                for i in (store.decode_doc(r["doc"]) for r in await conn.fetch(LOCK_INCIDENTS, ids))
-            }
-            if not locked:
-                return 0
-            taken = await conn.fetch(TAKE_TIMERS, list(locked), now)
-            events: list[Event] = []
-            supervisions: list[tuple[str, str, list[str]]] = []
-            for row in sorted(taken, key=lambda r: (r["incident_id"], r["kind"] != CASE_WARNING)):
-                incident = locked[row["incident_id"]]
-                alert = fire(incident, row["kind"], self._rules, now, squads)
-                if alert is None:
-                    continue
-                locked[incident.id] = alert.incident
-                events.append(alert.event)
-                if alert.supervision is not None:
-                    supervisions.append((incident.id, *alert.supervision))
-            changed = {e.incident.id for e in events}
-            await store.update_incidents(
-                conn, [store.encode_doc(locked[i], tz) for i in sorted(changed)]
-            )
-            if supervisions:
-                await conn.executemany(
-                    INSERT_SUPERVISION,
-                    [
-                        (i, "overdue", now, SYSTEM_ACTOR, note, notified)
-                        for i, note, notified in supervisions
-                    ],
-                )
-            stored = await journal.append(conn, events, tz)
-        self.fired += len(taken)
-        if stored:
-            self._on_commit(stored)
-        return len(taken)
 
 
 def supervision_json(row: Any) -> dict[str, Any]:

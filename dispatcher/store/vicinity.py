@@ -11,7 +11,8 @@ inserting, on the batch's connection:
    what committed before they began;
 3. :func:`dispatcher.core.collation.collate` decides (pure);
 4. it locks the stored incidents that changed (``FOR UPDATE``, in id order), re-deciding if
-   an action changed one meanwhile, writes them, re-arms their timers and opens supervision.
+   an action changed one meanwhile, and writes them, their timers and supervision records
+   through the one change path (``dispatcher.store.changes``, inside the batch's transaction).
 
 Why locks on places and not on rows: the row a report must join may not exist yet, it may be
 being inserted by another batch in another process. Two reports that could be duplicates of
@@ -26,17 +27,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Final
 
 from dispatcher.core import collation, dedup, repeats
 from dispatcher.core.auth import SYSTEM_ACTOR
-from dispatcher.core.deadlines import Rules
 from dispatcher.core.incidents import COMPLAINT_SOURCES, Incident
 from dispatcher.core.intake import IntakePlan
 from dispatcher.settings import Settings
 from dispatcher.store import records as store
-from dispatcher.store import timers
+from dispatcher.store.changes import Changes, Work
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ LOCK_SPACE: Final = 0x64656475
 VICINITY: Final = """
 SELECT doc, id, category, lon, lat, received_at
 FROM intake_vicinity($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"""
-LOCK_ROWS: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 #: how often a batch is re-decided when actions keep changing the incidents it joins
 _ATTEMPTS: Final = 5
 
@@ -105,10 +104,9 @@ async def vicinity(
 class Collator:
     """Intake's dedup and repeat step; give it to :class:`dispatcher.store.journal.IntakeWriter`."""
 
-    def __init__(self, rules: Rules, repeat_rule: repeats.RepeatRule, tz: tzinfo) -> None:
-        self._rules = rules
+    def __init__(self, changes: Changes, repeat_rule: repeats.RepeatRule) -> None:
+        self._changes = changes
         self._repeat_rule = repeat_rule
-        self._tz = tz
 
     async def __call__(
         self, conn: store.Connection, plans: list[IntakePlan], now: datetime
@@ -118,35 +116,30 @@ class Collator:
         nearby, complaints = await vicinity(
             conn, keys, near_boxes, complaint_boxes, now - self._repeat_rule.window
         )
+        work = self._changes.within(conn, now)
         for _ in range(_ATTEMPTS):
             result = collation.collate(plans, nearby, complaints, self._repeat_rule, now)
-            fresh = await self._lock(conn, result.changed, nearby)
+            fresh = await self._lock(work, result.changed, nearby)
             if fresh is None:
                 break
             nearby = fresh  # an action changed an incident between our read and our lock
         else:
             raise RuntimeError("incidents near the batch kept changing; giving up this batch")
-        if result.changed:
-            docs = [store.encode_doc(i, self._tz) for i in result.changed.values()]
-            await store.update_incidents(conn, docs)  # one statement
-        was = {i.id: i.state for i in nearby}
         for incident in result.changed.values():
-            if incident.state is not was.get(incident.id):  # corroborated and sent out
-                await timers.reschedule(conn, incident, self._rules, now)
+            work.save(incident)
         for incident_id, note in result.supervisions:
-            await timers.open_supervision(
-                conn, incident_id, repeats.SUPERVISION_KIND, now, SYSTEM_ACTOR, note
-            )
+            work.supervise(incident_id, repeats.SUPERVISION_KIND, note, SYSTEM_ACTOR)
+        # the rows, their timers and the supervision records; the batch appends the events
+        await work.write_rows()
         return result.plans
 
     async def _lock(
-        self, conn: store.Connection, changed: dict[str, Incident], nearby: list[Incident]
+        self, work: Work, changed: dict[str, Incident], nearby: list[Incident]
     ) -> list[Incident] | None:
         """Lock the stored incidents about to change; None if they are as read, else a re-read."""
         if not changed:
             return None
-        rows = await conn.fetch(LOCK_ROWS, sorted(changed))
-        locked: dict[str, Incident] = {i.id: i for i in (store.decode_doc(r["doc"]) for r in rows)}
+        locked = await work.lock(changed)
         read: dict[str, Incident] = {i.id: i for i in nearby}
         stale = [
             i for i in changed if locked.get(i) is None or locked[i].version != read[i].version
@@ -159,9 +152,9 @@ class Collator:
         ]
 
 
-def collator(settings: Settings, rules: Rules) -> Collator | None:
+def collator(settings: Settings, changes: Changes) -> Collator | None:
     """The collation step intake runs, or None when dedup is switched off."""
     if not settings.dedup:
         return None
     window = timedelta(days=settings.repeat_window_days)
-    return Collator(rules, repeats.RepeatRule(settings.repeat_threshold, window), settings.zone)
+    return Collator(changes, repeats.RepeatRule(settings.repeat_threshold, window))

@@ -7,24 +7,21 @@ and the second sees the first's result: it never both succeeds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
 from dispatcher.core.auth import READ_ALL, Role, require_read_incident, require_role
 from dispatcher.core.errors import NotFound
-from dispatcher.core.incidents import Incident
 from dispatcher.core.lifecycle import Action, Context, decide, parse_action
-from dispatcher.store import journal, timers
 from dispatcher.store import records as store
+from dispatcher.store import timers
 from dispatcher.store import units as units_store
 from dispatcher.web import api_incidents, api_units
 from dispatcher.web import context as http
 
 #: roles that may take actions at all (which actions, on what, is lifecycle.authorise's)
 ACTORS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD})
-LOCK_PAIR: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 SELECT_SUPERVISIONS: Final = """
 SELECT id, kind, opened_at, opened_by, note, notified, closed_at
 FROM supervisions WHERE incident_id = $1 ORDER BY id"""
@@ -43,19 +40,14 @@ async def post_action(request: web.Request) -> web.Response:
             raise NotFound(f"no incident {incident_id}")
         require_read_incident(who, seen.squad_ids)
     cmd = parse_action(await request.read())
-    rules = rt.policy.rules
-    tz = rules.calendar.tz
-    async with rt.pool.acquire() as conn, conn.transaction():
-        ids = [incident_id]
-        if cmd.action is Action.MERGE and cmd.into and cmd.into != incident_id:
-            ids.append(cmd.into)
-        rows = await conn.fetch(LOCK_PAIR, ids)
-        locked: dict[str, Incident] = {i.id: i for i in (store.decode_doc(r["doc"]) for r in rows)}
-        incident = locked.get(incident_id)
+    ids = [incident_id]
+    if cmd.action is Action.MERGE and cmd.into and cmd.into != incident_id:
+        ids.append(cmd.into)
+    async with rt.changes.begin(ids) as work:
+        incident = work.incident(incident_id)
         if incident is None:
             raise NotFound(f"no incident {incident_id}")
         require_read_incident(who, incident.squad_ids)
-        now = datetime.now(UTC)
         recommendation = None
         if cmd.action is Action.DISPATCH and not cmd.squad_id:
             recommendation = api_incidents.recommendation_for(rt, incident)
@@ -64,24 +56,21 @@ async def post_action(request: web.Request) -> web.Response:
             squads=rt.ref.squads,
             recommended_squad_id=recommendation.squad_id if recommendation else None,
             support_squad_ids=recommendation.support_squad_ids if recommendation else (),
-            target=locked.get(cmd.into) if cmd.into else None,
+            target=work.incident(cmd.into) if cmd.into else None,
         )
-        decision = decide(incident, cmd, who, now, ctx, rules)
+        decision = decide(incident, cmd, who, work.now, ctx, work.rules)
         unit = None
         if cmd.action is Action.DISPATCH and cmd.unit_id:
             # the named unit goes en route in the dispatch's own transaction (422 if it may not)
             squads = decision.incident.squad_ids
-            unit = await units_store.assign(conn, cmd.unit_id, squads, who.actor, now)
+            unit = await units_store.assign(work.conn, cmd.unit_id, squads, who.actor, work.now)
         for changed in (decision.incident, decision.target):
             if changed is not None:
-                await store.update_incident(conn, store.encode_doc(changed, tz))
-                await timers.reschedule(conn, changed, rules, now)
+                work.save(changed)
         if decision.supervision is not None:
             kind, note = decision.supervision
-            await timers.open_supervision(conn, incident.id, kind, now, who.actor, note)
-        stored = await journal.append(conn, decision.events, tz)
-    rt.bridge.committed(stored)
-    rt.timer_loop.wake.set()
+            work.supervise(incident.id, kind, note, who.actor)
+        work.record(decision.events)
     if unit is not None:
         await api_units.announce(rt, unit)
     return http.json_response(api_incidents.present(rt, decision.incident))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,8 +23,6 @@ from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.events import Event
 from dispatcher.core.incidents import Incident
 from dispatcher.core.intake import parse_report_object
-from dispatcher.store import journal, timers
-from dispatcher.store import records as store
 from dispatcher.web import api_incidents
 from dispatcher.web import context as http
 from dispatcher.web import intake_services as channels
@@ -88,30 +85,23 @@ async def _change(
     """Apply an Update or Cancel; None when none of its references is known here."""
     senders = [r[0] for r in alert.references]
     identifiers = [r[1] for r in alert.references]
-    now = datetime.now(UTC)
-    tz = rt.settings.zone
-    async with rt.pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(SELECT_REFERENCED, senders, identifiers)
-        if not rows:
+    async with rt.changes.begin() as work:
+        incidents = await work.lock_where(SELECT_REFERENCED, senders, identifiers)
+        if not incidents:
             return None
-        incidents = [store.decode_doc(r["doc"]) for r in rows]
         changes: list[tuple[Incident, Event]]
         if alert.msg_type == "Cancel":
-            changes, applied = alerts.cancel(incidents, alert, who, now), "cancelled"
+            changes, applied = alerts.cancel(incidents, alert, who, work.now), "cancelled"
         else:
-            changes = alerts.update(
-                incidents, alert, cap.drafts(alert, rt.ref.categories), who, now
-            )
+            drafts = cap.drafts(alert, rt.ref.categories)
+            changes = alerts.update(incidents, alert, drafts, who, work.now)
             applied = "updated"
-        for incident, _ in changes:
-            await store.update_incident(conn, store.encode_doc(incident, tz))
-            await timers.reschedule(conn, incident, rt.policy.rules, now)
-        stored = await journal.append(conn, [e for _, e in changes], tz)
-        shown = {i.id: i for i, _ in changes}
-        docs = [api_incidents.present(rt, shown.get(i.id, i)) for i in incidents]
+        for incident, event in changes:
+            work.save(incident)
+            work.record([event])
+        docs = [api_incidents.present(rt, work.incident(i.id) or i) for i in incidents]
         answer = _answer(alert, applied, docs)
-        await _record(rt, conn, alert, who, answer)
-    rt.bridge.committed(stored)
+        await _record(rt, work.conn, alert, who, answer)
     return applied, docs
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -31,18 +30,15 @@ from dispatcher.core.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from dispatcher.core.events import Event
 from dispatcher.core.incidents import Incident
 from dispatcher.core.lifecycle import Action, ActionIn, Context, decide
 from dispatcher.core.validation import validation_error
-from dispatcher.store import journal, timers
 from dispatcher.store import records as store
 from dispatcher.web import api_cap, api_incidents, api_open311
 from dispatcher.web import context as http
 
 SELECT_DUPLICATES: Final = """
 SELECT doc FROM incidents WHERE duplicate_of = $1 ORDER BY received_at, id LIMIT $2"""
-LOCK_ROWS: Final = "SELECT doc FROM incidents WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 #: the open incidents a squad has or is about to get (its recommended ones, not yet sent)
 SELECT_SQUAD_OPEN: Final = """
 SELECT doc FROM incidents
@@ -121,9 +117,8 @@ async def post_unmerge(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise validation_error(exc) from None
     record_id = request.match_info["id"]
-    now = datetime.now(UTC)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        record = await store.get_incident(conn, record_id)
+    async with rt.changes.begin() as work:
+        record = await store.get_incident(work.conn, record_id)
         if record is None:
             raise NotFound(f"no incident {record_id}")
         if record.duplicate_of is None:
@@ -131,17 +126,14 @@ async def post_unmerge(request: web.Request) -> web.Response:
                 f"incident {record.id} is {record.state.value}, not merged into another",
                 details={"state": record.state.value, "action": "unmerge"},
             )
-        rows = await conn.fetch(LOCK_ROWS, sorted({record.id, record.duplicate_of}))
-        locked: dict[str, Incident] = {i.id: i for i in (store.decode_doc(r["doc"]) for r in rows)}
+        locked = await work.lock({record.id, record.duplicate_of})
         record, target = locked[record.id], locked.get(record.duplicate_of or "")
         if target is None:
             raise NotFound(f"no incident {record.duplicate_of}")
-        detached = dedup.detach(record, target, now, who.actor, who.role.value, cmd.reason)
-        for changed in (detached.record, detached.target):
-            await store.update_incident(conn, store.encode_doc(changed, rt.settings.zone))
-            await timers.reschedule(conn, changed, rt.policy.rules, now)
-        stored = await journal.append(conn, detached.events, rt.settings.zone)
-    rt.bridge.committed(stored)
+        detached = dedup.detach(record, target, work.now, who.actor, who.role.value, cmd.reason)
+        work.save(detached.record)
+        work.save(detached.target)
+        work.record(detached.events)
     return http.json_response(api_incidents.present(rt, detached.record))
 
 
@@ -184,28 +176,18 @@ async def post_visit_dispatch(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     squad_id = _squad_of(request)
     wanted = request.match_info["visit_id"]
-    now = datetime.now(UTC)
-    rules = rt.policy.rules
-    async with rt.pool.acquire() as conn, conn.transaction():
-        visit = next((v for v in await _visits(rt, conn, squad_id) if v.id == wanted), None)
+    async with rt.changes.begin() as work:
+        visit = next((v for v in await _visits(rt, work.conn, squad_id) if v.id == wanted), None)
         if visit is None:
             raise NotFound(f"no visit {wanted} for {squad_id} now; list the visits again")
-        rows = await conn.fetch(LOCK_ROWS, [i.id for i in visit.to_dispatch])
-        events: list[Event] = []
+        locked = await work.lock(i.id for i in visit.to_dispatch)
         sent: list[Incident] = []
-        for incident in (store.decode_doc(r["doc"]) for r in rows):
+        for incident in (locked[i] for i in sorted(locked)):
             cmd = ActionIn(action=Action.DISPATCH, squad_id=squad_id)
-            ctx = Context(rt.ref.categories.get(incident.category), rt.ref.squads)
-            decision = decide(incident, cmd, who, now, ctx, rules)
-            changed = replace(
-                decision.incident, extra={**decision.incident.extra, "visit_id": wanted}
-            )
-            await store.update_incident(conn, store.encode_doc(changed, rt.settings.zone))
-            await timers.reschedule(conn, changed, rules, now)
-            events.extend(replace(e, incident=changed) for e in decision.events)
-            sent.append(changed)
-        stored = await journal.append(conn, events, rt.settings.zone)
-    rt.bridge.committed(stored)
+            ctx = Context(rt.ref.categories.get(incident.category), rt.ref.squads, visit_id=wanted)
+            decision = decide(incident, cmd, who, work.now, ctx, work.rules)
+            sent.append(work.save(decision.incident))
+            work.record(decision.events)
     body = visit.to_json(squad_id)
     body["dispatched"] = [i.id for i in sent]
     return http.json_response(body)

@@ -30,8 +30,6 @@ from dispatcher.core.sampling import (
     parse_sample,
     review_command,
 )
-from dispatcher.store import journal, timers
-from dispatcher.store import records as store
 from dispatcher.web import api_incidents
 from dispatcher.web import context as http
 
@@ -166,43 +164,38 @@ async def post_check(request: web.Request) -> web.Response:
     who = http.principal(request)
     require_role(who, ACT_ALL, "record checks")
     rt = http.runtime(request)
-    rules = rt.policy.rules
-    tz = rules.calendar.tz
     sample_id = _sample_id(request)
     incident_id = request.match_info["incident_id"]
     check = parse_check(await request.read())
     cmd = review_command(check, sample_id)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        item = await conn.fetchrow(LOCK_ITEM, sample_id, incident_id)
+    async with rt.changes.begin() as work:
+        item = await work.conn.fetchrow(LOCK_ITEM, sample_id, incident_id)
         if item is None:
             raise NotFound(f"incident {incident_id} is not in sample {sample_id}")
         if item["result"] is not None:
             raise Conflict(f"incident {incident_id} was already checked: {item['result']}")
-        incident = await store.get_incident(conn, incident_id, for_update=True)
+        incident = (await work.lock([incident_id])).get(incident_id)
         if incident is None:
             raise ValidationFailed(f"no incident {incident_id}")
-        now = datetime.now(UTC)
         ctx = Context(category=rt.ref.categories.get(incident.category), squads=rt.ref.squads)
-        decision = decide(incident, cmd, who, now, ctx, rules)
-        await store.update_incident(conn, store.encode_doc(decision.incident, tz))
-        await timers.reschedule(conn, decision.incident, rules, now)
-        events = [
+        decision = decide(incident, cmd, who, work.now, ctx, work.rules)
+        work.save(decision.incident)
+        work.record(
             replace(e, detail={**e.detail, "sample_id": sample_id, "result": check.result.value})
             for e in decision.events
-        ]
-        stored = await journal.append(conn, events, tz)
-        checked = await conn.fetchrow(
+        )
+        stored = await work.write()  # the check names its history entry
+        checked = await work.conn.fetchrow(
             RECORD_CHECK,
             sample_id,
             incident_id,
             check.result.value,
             check.note,
-            now,
+            work.now,
             who.actor,
             stored[0].seq,
         )
-    rt.bridge.committed(stored)
-    rt.timer_loop.wake.set()
+    tz = rt.settings.zone
     return http.json_response(
         {"item": item_json(checked, tz), "incident": api_incidents.present(rt, decision.incident)}
     )

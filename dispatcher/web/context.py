@@ -25,7 +25,8 @@ from dispatcher.core.holidays import HolidayBook
 from dispatcher.core.intake import IntakePolicy
 from dispatcher.settings import Settings
 from dispatcher.store import calendar, journal, reference
-from dispatcher.store.timers import TimerLoop
+from dispatcher.store.changes import Changes
+from dispatcher.store.timer_loop import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web.guard import AuthGuard
 from dispatcher.web.metrics import Metrics
@@ -54,6 +55,8 @@ class Runtime:
     policy: IntakePolicy
     ref: reference.Reference
     timer_loop: TimerLoop
+    #: the one path for every change of an incident (``dispatcher.store.changes``)
+    changes: Changes
     #: units' live positions (Redis) and their fan-out to consoles
     positions: Positions
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -1,0 +1,102 @@
+"""The timer loop: every server process fires due timers, each exactly once across them.
+
+It takes due rows of ``timers``, locks their incidents with ``FOR UPDATE SKIP LOCKED`` (so
+that two processes never fire one incident's timers), decides with :func:`timers.fire` what
+each alert is (nothing, if the incident moved on), and writes the alerts through the one change
+path (``dispatcher.store.changes``), which publishes them after the commit. Rows that fell due
+while every process was down are simply due: the next loop catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from dispatcher.core.auth import SYSTEM_ACTOR
+from dispatcher.core.routing import Squad
+from dispatcher.store import records as store
+from dispatcher.store import timers
+from dispatcher.store.changes import Changes
+
+log = logging.getLogger(__name__)
+
+
+class TimerLoop:
+    """Fires due timers until cancelled. One per server process; they share the work."""
+
+    def __init__(
+        self,
+        pool: store.Pool,
+        changes: Changes,
+        squads: Callable[[], Mapping[str, Squad]],
+        wake: asyncio.Event,
+        *,
+        batch: int = 200,
+        idle_s: float = 0.5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._changes = changes
+        self._squads = squads
+        self._batch = batch
+        self._idle_s = idle_s
+        self._clock = clock
+        self.fired = 0
+        #: set by every unit of work that rewrote timers, so that a nearer one is not missed
+        self.wake = wake
+
+    async def run(self) -> None:
+        while True:
+            try:
+                fired = await self.run_once()
+            except Exception as exc:
+                log.warning("the timer loop failed: %s", exc)
+                fired = 0
+            if fired >= self._batch:
+                continue  # more are due: no sleep
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        wait = self._idle_s
+        try:
+            next_due = await self._pool.fetchval(timers.NEXT_DUE)
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
+        except Exception as exc:
+            log.debug("could not read the next due timer: %s", exc)
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=wait)
+
+    async def run_once(self) -> int:
+        """Fire what is due now; answer how many timers were taken."""
+        now = self._clock()
+        ids = [
+            r["incident_id"] for r in await self._pool.fetch(timers.DUE_INCIDENTS, now, self._batch)
+        ]
+        if not ids:
+            return 0
+        squads = self._squads()
+        async with self._changes.begin(now=now) as work:
+            locked = await work.lock(ids, skip_locked=True)
+            if not locked:
+                return 0
+            taken = await work.conn.fetch(timers.TAKE_TIMERS, list(locked), now)
+            for row in sorted(
+                taken, key=lambda r: (r["incident_id"], r["kind"] != timers.CASE_WARNING)
+            ):
+                incident = work.incident(row["incident_id"])
+                assert incident is not None  # taken only for the incidents locked
+                alert = timers.fire(incident, row["kind"], work.rules, now, squads)
+                if alert is None:
+                    continue
+                work.save(alert.incident)
+                work.record([alert.event])
+                if alert.supervision is not None:
+                    note, notified = alert.supervision
+                    work.supervise(incident.id, "overdue", note, SYSTEM_ACTOR, notified)
+        self.fired += len(taken)
+        return len(taken)
