@@ -26,9 +26,7 @@ import json
 import os
 import platform
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ from playwright.async_api import async_playwright
 
 from dispatcher.app import create_app
 from dispatcher.demo.city import DemoCity, build_demo_city
-from dispatcher.demo.embedded import start_postgres, start_redis
+from dispatcher.demo.embedded import running_services, scratch_folder
 from dispatcher.demo.run import load_city
 from dispatcher.settings import Settings
 from dispatcher.store import migrate
@@ -278,15 +276,13 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    folder = Path(tempfile.mkdtemp(prefix="bench-bigscreen-"))
-    folder.chmod(0o755)
-    try:
-        with start_postgres(folder / "pgdata", fsync=False) as pg, start_redis(folder) as redis:
-            db_url = pg.create_database("bench")
-            asyncio.run(migrate.apply(db_url))
-            asyncio.run(run(args, db_url, redis.url))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with (
+        scratch_folder("bench-bigscreen-") as folder,
+        running_services(folder, fsync=False, persistent=False) as (pg, redis),
+    ):
+        db_url = pg.create_database("bench")
+        asyncio.run(migrate.apply(db_url))
+        asyncio.run(run(args, db_url, redis.url))
 
 
 if __name__ == "__main__":

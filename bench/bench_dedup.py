@@ -35,7 +35,10 @@ import asyncpg
 if __package__ in (None, ""):  # run as a file: make `bench` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench.conditions import conditions, print_conditions
+from bench.deployment import HOST, another_server, running_stack
+from bench.figures import fmt, median, percentile, table
+from bench.processes import Child
 from dispatcher.core.ids import IncidentId
 from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.store import records as store
@@ -196,19 +199,19 @@ def main() -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     runs: list[Run] = []
-    with common.running_stack(env={**ENV, "DISPATCH_DEDUP": "on"}) as stack:
+    with running_stack(env={**ENV, "DISPATCH_DEDUP": "on"}) as stack:
         began = time.perf_counter()
         asyncio.run(preload(stack.postgres.url, args.open))
         print(f"preloaded {args.open} open incidents in {time.perf_counter() - began:.1f}s")
-        with common.another_server(stack, env={**ENV, "DISPATCH_DEDUP": "off"}) as (_, port):
-            found = common.conditions(stack)
+        with another_server(stack, env={**ENV, "DISPATCH_DEDUP": "off"}) as (_, port):
+            found = conditions(stack)
             found["load"] = (
                 f"{args.concurrency} connections, {args.warmup:g}s warm-up + {args.seconds:g}s "
                 f"measured, {args.repeats} repeats alternating on/off, {args.hot:.0%} of reports "
                 f"at {HOT_SPOTS} hot spots, {args.open} open incidents preloaded"
             )
-            common.print_conditions(found)
-            urls = {"on": stack.intake_url, "off": f"http://{common.HOST}:{port}/api/v1/incidents"}
+            print_conditions(found)
+            urls = {"on": stack.intake_url, "off": f"http://{HOST}:{port}/api/v1/incidents"}
             for repeat in range(1, args.repeats + 1):
                 for mode in ("on", "off"):
                     tag = f"{mode}{repeat}-{secrets.token_hex(3)}"
@@ -222,15 +225,13 @@ def main() -> int:
                         args.hot,
                         seed=repeat,
                     )
-                    result: Result = common.Child(load, spec).result(
-                        args.warmup + args.seconds + 90
-                    )
+                    result: Result = Child(load, spec).result(args.warmup + args.seconds + 90)
                     run = Run(
                         repeat,
                         mode,
                         result.ok / result.seconds,
-                        common.percentile(result.latencies_ms, 50),
-                        common.percentile(result.latencies_ms, 99),
+                        percentile(result.latencies_ms, 50),
+                        percentile(result.latencies_ms, 99),
                         100 * result.duplicates / max(1, result.ok),
                         ", ".join(f"{k}: {v}" for k, v in result.errors.items()) or "none",
                     )
@@ -246,18 +247,18 @@ def main() -> int:
     medians: dict[str, float] = {}
     for mode in ("on", "off"):
         mine = [r for r in runs if r.dedup == mode]
-        medians[mode] = common.median([r.rate for r in mine])
+        medians[mode] = median([r.rate for r in mine])
         rows.append(
             [
                 mode,
-                common.fmt(medians[mode], 0),
-                common.fmt(common.median([r.p50_ms for r in mine]), 1),
-                common.fmt(common.median([r.p99_ms for r in mine]), 1),
-                common.fmt(common.median([r.duplicates_pct for r in mine]), 1) + "%",
+                fmt(medians[mode], 0),
+                fmt(median([r.p50_ms for r in mine]), 1),
+                fmt(median([r.p99_ms for r in mine]), 1),
+                fmt(median([r.duplicates_pct for r in mine]), 1) + "%",
             ]
         )
     print()
-    print(common.table(headers, rows))
+    print(table(headers, rows))
     print(f"\non/off = {medians['on'] / medians['off']:.2f}")
     if args.json:
         Path(args.json).write_text(

@@ -19,17 +19,11 @@ server; ``--profile FILE`` runs one phase with the server under cProfile.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import multiprocessing
-import pstats
-import re
 import secrets
 import sys
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +33,11 @@ import numpy as np
 if __package__ in (None, ""):  # run as a file: make `bench` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, consoles
+from bench import consoles, processes
+from bench.conditions import conditions, print_conditions
+from bench.cpu import CpuSampler
+from bench.deployment import HOST, ROOT, Stack, running_stack, scrape
+from bench.figures import fmt, median, percentile, print_profile, table
 
 TARGET_P99_MS = 50.0
 READY_TIMEOUT_S = 60.0
@@ -96,60 +94,14 @@ class Phase:
         )
 
 
-@contextlib.contextmanager
-def console_processes(specs: list[consoles.ConsoleSpec]) -> Iterator[list[Any]]:
-    """Start one worker process per spec; yield their pipes; end those still running."""
-    context = multiprocessing.get_context("spawn")
-    started: list[tuple[Any, Any]] = []
-    try:
-        for spec in specs:
-            here, there = context.Pipe()
-            process = context.Process(
-                target=consoles.console_worker, args=(there, spec), daemon=True
-            )
-            process.start()
-            there.close()
-            started.append((process, here))
-        yield [(p, c) for p, c in started]
-    finally:
-        for process, conn in started:
-            process.join(5)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-            conn.close()
-
-
 def receive(conn: Any, expect: str, timeout: float) -> Any:
-    if not conn.poll(timeout):
-        raise TimeoutError(f"a console process did not say {expect!r} in {timeout:.0f}s")
-    kind, value = conn.recv()
-    if kind != expect:
-        raise RuntimeError(f"a console process failed: {value}")
-    return value
-
-
-def scrape(base: str) -> dict[str, float]:
-    """The server's own gauges and counters (``GET /metrics``), unlabelled ones only."""
-    with urllib.request.urlopen(base + "/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    found = {}
-    for line in text.splitlines():
-        match = re.match(r"^(dispatch_[a-z_]+) ([0-9.e+-]+)$", line)
-        if match:
-            found[match[1]] = float(match[2])
-    return found
-
-
-def split(total: int, parts: int) -> list[int]:
-    parts = max(1, min(parts, total))
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+    return processes.receive(conn, expect, timeout, who="a console process")
 
 
 def run_phase(
     args: argparse.Namespace,
-    stack: common.Stack,
-    cpu: common.CpuSampler,
+    stack: Stack,
+    cpu: CpuSampler,
     repeat: int,
     count: int,
     *,
@@ -158,11 +110,11 @@ def run_phase(
     """One phase: ``count`` consoles follow while the poster posts (report slots from
     ``first`` on, disjoint from other phases')."""
     specs = [
-        consoles.ConsoleSpec(common.HOST, stack.port, stack.operator_token, n, deflate=args.deflate)
-        for n in split(count, args.workers)
+        consoles.ConsoleSpec(HOST, stack.port, stack.operator_token, n, deflate=args.deflate)
+        for n in processes.split(count, args.workers)
     ]
-    with console_processes(specs) as workers:
-        for i, (process, conn) in enumerate(workers):
+    with processes.workers([(consoles.console_worker, spec) for spec in specs]) as started:
+        for i, (process, conn) in enumerate(started):
             receive(conn, "ready", READY_TIMEOUT_S)
             cpu.watch(f"consoles{i}", process.pid)
         before = scrape(stack.base)
@@ -175,13 +127,13 @@ def run_phase(
             tag=f"fan{repeat}c{count}-{secrets.token_hex(3)}",
             first=first,
         )
-        poster = common.Child(consoles.paced_poster, pace)
+        poster = processes.Child(consoles.paced_poster, pace)
         cpu.watch("poster", poster.pid)
         posted: consoles.PosterResult = poster.result(args.seconds + 90)
-        for _, conn in workers:
+        for _, conn in started:
             conn.send(("finish", posted.ids, args.drain))
         reports: list[consoles.ConsoleReport] = []
-        for _, conn in workers:
+        for _, conn in started:
             reports.extend(receive(conn, "done", args.drain + 60))
         after = scrape(stack.base)
     start, end = posted.first_sent, posted.last_sent
@@ -226,9 +178,9 @@ def figures(
         planned=posted.planned,
         created=len(posted.ids),
         send_rate=posted.send_rate,
-        late_p99_ms=common.percentile(posted.late_ms, 99),
-        answer_p50_ms=common.percentile(posted.answer_ms, 50),
-        answer_p99_ms=common.percentile(posted.answer_ms, 99),
+        late_p99_ms=percentile(posted.late_ms, 99),
+        answer_p50_ms=percentile(posted.answer_ms, 50),
+        answer_p99_ms=percentile(posted.answer_ms, 99),
         p50_ms=q(50),
         p90_ms=q(90),
         p99_ms=q(99),
@@ -279,20 +231,20 @@ def row(phase: Phase) -> list[str]:
         str(phase.repeat),
         str(phase.consoles),
         str(phase.created),
-        common.fmt(phase.send_rate, 0),
-        common.fmt(phase.p50_ms, 1),
-        common.fmt(phase.p90_ms, 1),
-        common.fmt(phase.p99_ms, 1),
-        common.fmt(phase.max_ms, 1),
-        common.fmt(phase.min_ms, 1),
+        fmt(phase.send_rate, 0),
+        fmt(phase.p50_ms, 1),
+        fmt(phase.p90_ms, 1),
+        fmt(phase.p99_ms, 1),
+        fmt(phase.max_ms, 1),
+        fmt(phase.min_ms, 1),
         f"{phase.negative_share:.0%}" if not math.isnan(phase.negative_share) else "-",
         str(phase.missing),
         str(phase.duplicates),
-        common.fmt(phase.cpu.get("server"), 0),
-        common.fmt(phase.cpu.get("postgres"), 0),
-        common.fmt(phase.cpu.get("consoles"), 0),
-        common.fmt(phase.cpu.get("poster"), 0),
-        common.fmt(phase.cpu.get("busy"), 0),
+        fmt(phase.cpu.get("server"), 0),
+        fmt(phase.cpu.get("postgres"), 0),
+        fmt(phase.cpu.get("consoles"), 0),
+        fmt(phase.cpu.get("poster"), 0),
+        fmt(phase.cpu.get("busy"), 0),
     ]
 
 
@@ -331,10 +283,10 @@ def summarize(phases: list[Phase], counts: list[int]) -> dict[str, dict[str, flo
     out: dict[str, dict[str, float]] = {}
     for count in counts:
         mine = [p for p in phases if p.consoles == count]
-        out[str(count)] = {k: common.median([getattr(p, k) for p in mine]) for k in keys}
+        out[str(count)] = {k: median([getattr(p, k) for p in mine]) for k in keys}
         for name in ("server", "postgres", "consoles", "poster", "busy", "steal"):
             values = [p.cpu.get(name) for p in mine]
-            out[str(count)][f"cpu_{name}"] = common.median(
+            out[str(count)][f"cpu_{name}"] = median(
                 [v if v is not None else math.nan for v in values]
             )
     return out
@@ -348,19 +300,17 @@ def run_profile(args: argparse.Namespace) -> int:
     out = Path(args.profile).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
-        common.running_stack(source=args.source, profile_to=out) as stack,
-        common.CpuSampler() as cpu,
+        running_stack(source=args.source, profile_to=out) as stack,
+        CpuSampler() as cpu,
     ):
         cpu.watch("server", stack.server.pid)
         cpu.watch("postgres", stack.postgres.pid, tree=True)
         cpu.watch("redis", stack.redis.pid)
         phase = run_phase(args, stack, cpu, 1, args.consoles)
-        print(common.table(HEADERS, [row(phase)]))
+        print(table(HEADERS, [row(phase)]))
         for problem in problems(phase):
             print(f"    {problem}")
-    stats = pstats.Stats(str(out))
-    stats.sort_stats("tottime").print_stats(30)
-    stats.sort_stats("cumulative").print_stats(40)
+    print_profile(out)
     return 0
 
 
@@ -380,7 +330,7 @@ def main() -> int:
     parser.add_argument(
         "--source",
         type=lambda text: Path(text).resolve(),
-        default=common.ROOT,
+        default=ROOT,
         help="the source tree whose server runs (default: this checkout)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
@@ -393,11 +343,11 @@ def main() -> int:
         return run_profile(args)
     counts = [args.consoles, args.baseline]
     phases: list[Phase] = []
-    with common.running_stack(source=args.source) as stack, common.CpuSampler() as cpu:
+    with running_stack(source=args.source) as stack, CpuSampler() as cpu:
         cpu.watch("server", stack.server.pid)
         cpu.watch("postgres", stack.postgres.pid, tree=True)
         cpu.watch("redis", stack.redis.pid)
-        found = common.conditions(stack, args.source)
+        found = conditions(stack, args.source)
         found["load"] = (
             f"{args.rate:g} incidents/s open-loop for {args.seconds:g}s, consoles "
             f"{args.consoles} vs {args.baseline} (in {args.workers} processes), topic all, "
@@ -405,21 +355,21 @@ def main() -> int:
             + ("offered" if args.deflate else "not offered")
         )
         print("Fan-out latency: intake answer -> incident.created on every console")
-        common.print_conditions(found)
+        print_conditions(found)
         print()
-        print(common.table(HEADERS, []))
+        print(table(HEADERS, []))
         for repeat in range(1, args.repeats + 1):
             for count in counts:
                 first = len(phases) * round(args.rate * args.seconds)
                 phase = run_phase(args, stack, cpu, repeat, count, first=first)
                 phases.append(phase)
-                print(common.table(HEADERS, [row(phase)]).splitlines()[-1], flush=True)
+                print(table(HEADERS, [row(phase)]).splitlines()[-1], flush=True)
                 for problem in problems(phase):
                     print(f"    {problem}")
 
     summary = summarize(phases, counts)
     print()
-    print(common.table(HEADERS, [row(p) for p in phases]))
+    print(table(HEADERS, [row(p) for p in phases]))
     print()
     print(
         "answer = the poster's 201 latency (send -> answer); latency = event arrival - 201 answer"
@@ -439,22 +389,22 @@ def main() -> int:
         "machine CPU%",
     )
     print(
-        common.table(
+        table(
             med_headers,
             [
                 [
                     f"{count} consoles",
-                    common.fmt(s["send_rate"], 0),
-                    common.fmt(s["answer_p50_ms"], 1),
-                    common.fmt(s["answer_p99_ms"], 1),
-                    common.fmt(s["p50_ms"], 1),
-                    common.fmt(s["p90_ms"], 1),
-                    common.fmt(s["p99_ms"], 1),
-                    common.fmt(s["max_ms"], 1),
-                    common.fmt(s["cpu_server"], 0),
-                    common.fmt(s["cpu_postgres"], 0),
-                    common.fmt(s["cpu_consoles"], 0),
-                    common.fmt(s["cpu_busy"], 0),
+                    fmt(s["send_rate"], 0),
+                    fmt(s["answer_p50_ms"], 1),
+                    fmt(s["answer_p99_ms"], 1),
+                    fmt(s["p50_ms"], 1),
+                    fmt(s["p90_ms"], 1),
+                    fmt(s["p99_ms"], 1),
+                    fmt(s["max_ms"], 1),
+                    fmt(s["cpu_server"], 0),
+                    fmt(s["cpu_postgres"], 0),
+                    fmt(s["cpu_consoles"], 0),
+                    fmt(s["cpu_busy"], 0),
                 ]
                 for count, s in summary.items()
             ],

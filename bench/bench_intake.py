@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import pstats
 import secrets
 import subprocess
 import sys
@@ -41,7 +40,13 @@ if __package__ in (None, ""):  # run as a file: make `bench` and the project imp
 
 import asyncpg
 
-from bench import common
+from bench import processes
+from bench.conditions import conditions, print_conditions
+from bench.cpu import CpuSampler
+from bench.deployment import HOST, ROOT, another_server, running_stack, stop_server, wait_ready
+from bench.figures import fmt, median, percentile, print_profile, table
+from bench.load import SLOTS_PER_RUN, LoadResult, LoadSpec, closed_loop
+from dispatcher.demo import embedded
 
 TARGET_RATIO = 0.40
 #: incidents stored by one statement of ``--prefill``
@@ -87,13 +92,13 @@ class Bare:
 
     @property
     def url(self) -> str:
-        return f"http://{common.HOST}:{self.port}/api/v1/incidents"
+        return f"http://{HOST}:{self.port}/api/v1/incidents"
 
 
 @contextlib.contextmanager
 def bare_server(folder: Path) -> Iterator[Bare]:
     """Run ``bench/bare_server.py`` on a free port until the block ends."""
-    port = common.embedded.free_port()
+    port = embedded.free_port()
     script = Path(__file__).resolve().parent / "bare_server.py"
     with (folder / "bare.log").open("ab") as log:
         proc = subprocess.Popen(
@@ -103,10 +108,10 @@ def bare_server(folder: Path) -> Iterator[Bare]:
             stderr=subprocess.STDOUT,
         )
     try:
-        common.wait_ready(f"http://{common.HOST}:{port}", proc, folder / "bare.log")
+        wait_ready(f"http://{HOST}:{port}", proc, folder / "bare.log")
         yield Bare(proc, port)
     finally:
-        common.stop_server(proc)
+        stop_server(proc)
 
 
 #: $2 incidents (numbered from $1 + 1) received over the 60 days before now, spread over
@@ -176,7 +181,7 @@ async def group_commits(database_url: str, tag: str) -> tuple[int, int]:
 
 def measure(
     args: argparse.Namespace,
-    cpu: common.CpuSampler,
+    cpu: CpuSampler,
     repeat: int,
     server: str,
     *,
@@ -189,16 +194,16 @@ def measure(
     tag = f"{server}{repeat}-{secrets.token_hex(3)}"
     start_at = time.time() + CLIENT_START_S
     children = []
-    for n, concurrency in enumerate(split(args.concurrency, args.clients)):
-        first = ((repeat - 1) * args.clients + n) * common.SLOTS_PER_RUN
+    for n, concurrency in enumerate(processes.split(args.concurrency, args.clients)):
+        first = ((repeat - 1) * args.clients + n) * SLOTS_PER_RUN
         url = urls[n % len(urls)]
-        spec = common.LoadSpec(
+        spec = LoadSpec(
             url, token, concurrency, args.warmup, args.seconds, f"{tag}-{n}", start_at, first
         )
-        children.append(common.Child(common.closed_loop, spec))
+        children.append(processes.Child(closed_loop, spec))
         cpu.watch(f"client{n}", children[-1].pid)
     timeout = CLIENT_START_S + args.warmup + args.seconds + 90
-    results: list[common.LoadResult] = [child.result(timeout) for child in children]
+    results: list[LoadResult] = [child.result(timeout) for child in children]
     start = max(r.window[0] for r in results)
     end = min(r.window[1] for r in results)
     latencies = [ms for r in results for ms in r.latencies_ms]
@@ -211,8 +216,8 @@ def measure(
         stored=stored,
         transactions=transactions,
         rate=sum(r.rate for r in results),
-        p50_ms=common.percentile(latencies, 50),
-        p99_ms=common.percentile(latencies, 99),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
         errors=sum(r.error_count for r in results),
         error_detail="; ".join(r.describe_errors() for r in results if r.error_count),
         server_cpu=cpu.percent(server, start, end),
@@ -221,11 +226,6 @@ def measure(
         machine_cpu=whole.get("busy"),
         steal=whole.get("steal"),
     )
-
-
-def split(total: int, parts: int) -> list[int]:
-    parts = max(1, min(parts, total))
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 HEADERS = (
@@ -249,23 +249,23 @@ def row(run: Run) -> list[str]:
     return [
         str(run.repeat),
         run.server,
-        common.fmt(run.rate, 0),
-        common.fmt(run.p50_ms, 2),
-        common.fmt(run.p99_ms, 2),
+        fmt(run.rate, 0),
+        fmt(run.p50_ms, 2),
+        fmt(run.p99_ms, 2),
         str(run.errors),
-        common.fmt(run.server_cpu, 0),
-        common.fmt(run.postgres_cpu, 0) if run.server == "real" else "-",
-        common.fmt(run.client_cpu, 0),
-        common.fmt(run.machine_cpu, 0),
-        common.fmt(run.steal, 0),
-        common.fmt(run.cpu_us, 0),
-        common.fmt(run.stored / run.transactions, 1) if run.transactions else "-",
+        fmt(run.server_cpu, 0),
+        fmt(run.postgres_cpu, 0) if run.server == "real" else "-",
+        fmt(run.client_cpu, 0),
+        fmt(run.machine_cpu, 0),
+        fmt(run.steal, 0),
+        fmt(run.cpu_us, 0),
+        fmt(run.stored / run.transactions, 1) if run.transactions else "-",
     ]
 
 
 def summary(runs: list[Run]) -> dict[str, float]:
     def med(server: str, attr: str) -> float:
-        return common.median([getattr(r, attr) or float("nan") for r in runs if r.server == server])
+        return median([getattr(r, attr) or float("nan") for r in runs if r.server == server])
 
     figures = {
         f"{server}_{attr}": med(server, attr)
@@ -297,16 +297,14 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
 def run_benchmark(args: argparse.Namespace) -> int:
     runs: list[Run] = []
     with (
-        common.running_stack(source=args.source, env=server_env(args)) as stack,
+        running_stack(source=args.source, env=server_env(args)) as stack,
         contextlib.ExitStack() as more,
-        common.CpuSampler() as cpu,
+        CpuSampler() as cpu,
     ):
         bares = [more.enter_context(bare_server(stack.folder)) for _ in range(args.servers)]
         reals = [(stack.server, stack.port)]
         reals += [
-            more.enter_context(
-                common.another_server(stack, source=args.source, env=server_env(args))
-            )
+            more.enter_context(another_server(stack, source=args.source, env=server_env(args)))
             for _ in range(args.servers - 1)
         ]
         cpu.watch("postgres", stack.postgres.pid, tree=True)
@@ -318,7 +316,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             started = time.monotonic()
             asyncio.run(prefill(stack.postgres.url, args.prefill))
             print(f"prefilled {args.prefill:,} incidents in {time.monotonic() - started:.0f} s")
-        found = common.conditions(stack, args.source)
+        found = conditions(stack, args.source)
         if args.prefill:
             found["stored before"] = f"{args.prefill:,} incidents of 60 days (--prefill)"
         if args.server_env:
@@ -334,12 +332,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
             f"{args.seconds:g}s measured, {args.repeats} repeats alternating bare/real"
         )
         print("Intake throughput: whole path vs a bare aiohttp handler")
-        common.print_conditions(found)
+        print_conditions(found)
         print()
-        print(common.table(HEADERS, []))
+        print(table(HEADERS, []))
         targets = [
             ("bare", [b.url for b in bares]),
-            ("real", [f"http://{common.HOST}:{port}/api/v1/incidents" for _, port in reals]),
+            ("real", [f"http://{HOST}:{port}/api/v1/incidents" for _, port in reals]),
         ]
         for repeat in range(1, args.repeats + 1):
             for server, urls in targets:
@@ -353,25 +351,25 @@ def run_benchmark(args: argparse.Namespace) -> int:
                     database_url=stack.postgres.url if server == "real" else None,
                 )
                 runs.append(run)
-                print(common.table(HEADERS, [row(run)]).splitlines()[-1], flush=True)
+                print(table(HEADERS, [row(run)]).splitlines()[-1], flush=True)
                 if run.errors:
                     print(f"    errors: {run.error_detail}")
     figures = summary(runs)
     print()
-    print(common.table(HEADERS, [row(r) for r in runs]))
+    print(table(HEADERS, [row(r) for r in runs]))
     print()
     print(
-        common.table(
+        table(
             ("median", "2xx/s", "p50 ms", "p99 ms", "server CPU%", "client CPU%", "CPU us/2xx"),
             [
                 [
                     server,
-                    common.fmt(figures[f"{server}_rate"], 0),
-                    common.fmt(figures[f"{server}_p50_ms"], 2),
-                    common.fmt(figures[f"{server}_p99_ms"], 2),
-                    common.fmt(figures[f"{server}_server_cpu"], 0),
-                    common.fmt(figures[f"{server}_client_cpu"], 0),
-                    common.fmt(figures[f"{server}_cpu_us"], 0),
+                    fmt(figures[f"{server}_rate"], 0),
+                    fmt(figures[f"{server}_p50_ms"], 2),
+                    fmt(figures[f"{server}_p99_ms"], 2),
+                    fmt(figures[f"{server}_server_cpu"], 0),
+                    fmt(figures[f"{server}_client_cpu"], 0),
+                    fmt(figures[f"{server}_cpu_us"], 0),
                 ]
                 for server in ("bare", "real")
             ],
@@ -405,16 +403,14 @@ def run_profile(args: argparse.Namespace) -> int:
     out = Path(args.profile).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
-        common.running_stack(source=args.source, profile_to=out, env=server_env(args)) as stack,
-        common.CpuSampler() as cpu,
+        running_stack(source=args.source, profile_to=out, env=server_env(args)) as stack,
+        CpuSampler() as cpu,
     ):
         cpu.watch("real", stack.server.pid)
         cpu.watch("postgres", stack.postgres.pid, tree=True)
         run = measure(args, cpu, 1, "real", urls=[stack.intake_url], token=stack.device_token)
-        print(common.table(HEADERS, [row(run)]))
-    stats = pstats.Stats(str(out))
-    stats.sort_stats("tottime").print_stats(30)
-    stats.sort_stats("cumulative").print_stats(40)
+        print(table(HEADERS, [row(run)]))
+    print_profile(out)
     return 0
 
 
@@ -437,7 +433,7 @@ def main() -> int:
     parser.add_argument(
         "--source",
         type=lambda text: Path(text).resolve(),
-        default=common.ROOT,
+        default=ROOT,
         help="the source tree whose server runs (default: this checkout)",
     )
     parser.add_argument(

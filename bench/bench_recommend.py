@@ -8,7 +8,7 @@ Run: ``.venv/bin/python -m bench.bench_recommend [--units 2000] [--requests 200]
     that refuses older positions, ``GEOADD``, ``ZADD``, ``PUBLISH``), one at a time and 50 in
     flight; reading them back (``GEOPOS`` + ``ZMSCORE``) for 100 and for 2,000 units; the
     throttle of ``unit.moved`` handling 2,000 messages;
-(c) end to end (``bench.common.running_stack``: PostgreSQL with fsync, Redis, one ``dispatch
+(c) end to end (``bench.deployment.running_stack``: PostgreSQL with fsync, Redis, one ``dispatch
     serve`` process): 2,000 units put and placed over HTTP in 20 squads, 100 of them in the
     squad that answers for the incident, then 1,000; ``GET
     /api/v1/incidents/{id}/recommendations`` one request at a time: the squad's units from
@@ -28,7 +28,8 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from bench.common import ADMIN_TOKEN, percentile, running_stack, scratch_folder, table
+from bench.deployment import ADMIN_TOKEN, SCRATCH_PREFIX, running_stack
+from bench.figures import percentile, table
 from dispatcher.core.categories import Category, Priority
 from dispatcher.core.routing import Candidate, Recommendation, UnitPolicy, with_units
 from dispatcher.core.units import Position, Unit, UnitState, UnitStatus
@@ -205,7 +206,10 @@ def main() -> None:
     parser.add_argument("--no-http", action="store_true", help="skip (c), the whole stack")
     args = parser.parse_args()
     rows = ranking(args.units)
-    with scratch_folder() as folder, embedded.start_redis(folder / "redis") as redis:
+    with (
+        embedded.scratch_folder(SCRATCH_PREFIX) as folder,
+        embedded.start_redis(folder / "redis") as redis,
+    ):
         rows += asyncio.run(redis_figures(redis.url, args.units))
     if not args.no_http:
         with running_stack() as stack:

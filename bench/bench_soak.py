@@ -1,10 +1,10 @@
 """A soak: ten times a city's peak traffic against one server for minutes, watched as it runs.
 
-One private deployment (``bench.common.running_stack``: PostgreSQL with fsync on, Redis, ONE
+One private deployment (``bench.deployment.running_stack``: PostgreSQL with fsync on, Redis, ONE
 ``dispatch serve`` with its default settings, the integration tests' town) takes, all at once:
 
 - **intake** open-loop at ``--rate`` reports a second (camera and hotline reports shaped by
-  ``bench.common.ReportMaker``, each its own place and id), from a device token;
+  ``bench.load.ReportMaker``, each its own place and id), from a device token;
 - **actions**: every incident that arrives dispatched is signed for (``accept``) 5-20 s after
   its answer, resolved 10-40 s later and verified 5-20 s after that; one verification in 20
   fails (返工), which sends it back to be signed for again;
@@ -40,15 +40,11 @@ import argparse
 import asyncio
 import contextlib
 import math
-import multiprocessing
-import re
 import secrets
 import shutil
 import sys
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -58,7 +54,13 @@ import aiohttp
 if __package__ in (None, ""):  # run as a file: make `bench` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, soak_clients
+from bench import soak_clients
+from bench.conditions import conditions, print_conditions
+from bench.cpu import CpuSampler
+from bench.deployment import ADMIN_TOKEN, HOST, Stack, running_stack, scrape
+from bench.figures import fmt, percentile, table
+from bench.load import REQUEST_TIMEOUT_S
+from bench.processes import receive, workers
 from bench.soak_clients import ConsoleSpec, Load, LoadSpec, console_worker, load_worker, unit_ids
 
 READY_TIMEOUT_S: Final = soak_clients.READY_TIMEOUT_S
@@ -68,44 +70,13 @@ SLOW_DROPS: Final = "dispatch_ws_slow_consumer_drops"
 # -- the run ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def workers(targets: list[tuple[Any, Any]]) -> Iterator[list[tuple[Any, Any]]]:
-    """Start a spawned process per (function, spec) with a duplex pipe; end them at the end."""
-    context = multiprocessing.get_context("spawn")
-    started: list[tuple[Any, Any]] = []
-    try:
-        for func, spec in targets:
-            here, there = context.Pipe()
-            process = context.Process(target=func, args=(there, spec), daemon=True)
-            process.start()
-            there.close()
-            started.append((process, here))
-        yield started
-    finally:
-        for process, conn in started:
-            process.join(10)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-            conn.close()
-
-
 def ask(conn: Any, command: str, expect: str, timeout: float) -> Any:
     conn.send(command)
     return receive(conn, expect, timeout)
 
 
-def receive(conn: Any, expect: str, timeout: float) -> Any:
-    if not conn.poll(timeout):
-        raise TimeoutError(f"a worker process did not say {expect!r} in {timeout:.0f}s")
-    kind, value = conn.recv()
-    if kind != expect:
-        raise RuntimeError(f"a worker process failed: {value}")
-    return value
-
-
 async def put_units(base: str, count: int) -> None:
-    headers = {"Authorization": f"Bearer {common.ADMIN_TOKEN}"}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         for uid, squad, lon, lat in unit_ids(count):
             body = {"squad_id": squad, "name": f"巡查车 {uid}", "skills": []}
@@ -122,7 +93,7 @@ async def explain(base: str, ids: list[str], matcher: Matcher, sampled: int, sta
     """For each incident: when it was answered, how many sampled consoles got it, and its
     history as the server keeps it (seq and type of each event)."""
     lines = []
-    headers = {"Authorization": f"Bearer {common.ADMIN_TOKEN}"}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         for incident_id in ids:
             async with session.get(f"{base}/api/v1/incidents/{incident_id}") as resp:
@@ -196,18 +167,18 @@ def row(i: Interval) -> list[str]:
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(i.errors.items())) or "none"
     return [
         f"{i.minute:.1f}",
-        common.fmt(i.rss_mib, 0),
-        common.fmt(i.connections, 0),
-        common.fmt(i.server_cpu, 0),
-        common.fmt(i.machine_cpu, 0),
-        common.fmt(i.intakes / seconds, 1),
-        *(common.fmt(v, 0) for v in i.intake_ms),
-        *(common.fmt(v, 0) for v in i.delivery_ms),
-        common.fmt(i.actions / seconds, 1),
-        common.fmt(i.action_p99_ms, 0),
-        common.fmt(i.positions / seconds, 1),
-        common.fmt(i.position_p99_ms, 0),
-        common.fmt(i.messages / seconds, 0),
+        fmt(i.rss_mib, 0),
+        fmt(i.connections, 0),
+        fmt(i.server_cpu, 0),
+        fmt(i.machine_cpu, 0),
+        fmt(i.intakes / seconds, 1),
+        *(fmt(v, 0) for v in i.intake_ms),
+        *(fmt(v, 0) for v in i.delivery_ms),
+        fmt(i.actions / seconds, 1),
+        fmt(i.action_p99_ms, 0),
+        fmt(i.positions / seconds, 1),
+        fmt(i.position_p99_ms, 0),
+        fmt(i.messages / seconds, 0),
         errors,
     ]
 
@@ -262,11 +233,11 @@ def run(args: argparse.Namespace) -> int:
     per = [args.consoles // args.console_processes] * args.console_processes
     per[0] += args.consoles - sum(per)
     sampled = sum(1 for k in range(args.consoles) if k % args.sample_every == 0)
-    with common.running_stack() as stack, common.CpuSampler(interval=0.5) as cpu:
+    with running_stack() as stack, CpuSampler(interval=0.5) as cpu:
         cpu.watch("server", stack.server.pid)
         cpu.watch("postgres", stack.postgres.pid, tree=True)
         cpu.watch("redis", stack.redis.pid)
-        found = common.conditions(stack)
+        found = conditions(stack)
         found["load"] = (
             f"{args.rate:g} reports/s open-loop (10x an assumed city peak of "
             f"{args.rate / 10:g}/s); actions on every incident that arrives dispatched (accept, "
@@ -276,13 +247,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.minutes:g} min, a row every {args.interval:g}s"
         )
         print("Soak: mixed traffic against one server")
-        common.print_conditions(found)
+        print_conditions(found)
         asyncio.run(put_units(stack.base, args.units))
         specs = [
             (
                 console_worker,
                 ConsoleSpec(
-                    common.HOST,
+                    HOST,
                     stack.port,
                     stack.operator_token,
                     n,
@@ -292,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             )
             for i, n in enumerate(per)
         ]
-        with workers(specs) as fleet:
+        with workers(specs, join_s=10) as fleet:
             began = time.monotonic()
             for i, (process, conn) in enumerate(fleet):
                 receive(conn, "ready", READY_TIMEOUT_S)
@@ -307,12 +278,12 @@ def run(args: argparse.Namespace) -> int:
                 args.position_every,
                 tag=f"soak-{secrets.token_hex(3)}",
             )
-            with workers([(load_worker, spec)]) as loaders:
+            with workers([(load_worker, spec)], join_s=10) as loaders:
                 process, loader = loaders[0]
                 receive(loader, "ready", READY_TIMEOUT_S)
                 cpu.watch("load", process.pid)
                 print()
-                print(common.table(HEADERS, []))
+                print(table(HEADERS, []))
                 start = time.time()
                 end = start + args.minutes * 60
                 tick = start
@@ -324,8 +295,8 @@ def run(args: argparse.Namespace) -> int:
                     interval = figures(stack, cpu, (t0, tick, start), load, seen, matcher, counters)
                     intervals.append(interval)
                     accumulate(totals, load)
-                    print(common.table(HEADERS, [row(interval)]).splitlines()[-1], flush=True)
-                load = ask(loader, "stop", "report", common.REQUEST_TIMEOUT_S + 30)
+                    print(table(HEADERS, [row(interval)]).splitlines()[-1], flush=True)
+                load = ask(loader, "stop", "report", REQUEST_TIMEOUT_S + 30)
             time.sleep(3)  # the last events reach the consoles
             seen = [ask(conn, "stop", "report", 60) for _, conn in fleet]
         tail = figures(stack, cpu, (end, time.time(), start), load, seen, matcher, counters)
@@ -361,8 +332,8 @@ def accumulate(totals: Load, load: Load) -> None:
 
 
 def figures(
-    stack: common.Stack,
-    cpu: common.CpuSampler,
+    stack: Stack,
+    cpu: CpuSampler,
     times: tuple[float, float, float],
     load: Load,
     seen: list[dict[str, Any]],
@@ -386,7 +357,7 @@ def figures(
         if drops > counters.get(SLOW_DROPS, 0.0):
             errors["server dropped a slow console"] += round(drops - counters.get(SLOW_DROPS, 0))
         counters[SLOW_DROPS] = drops
-    p = common.percentile
+    p = percentile
     return Interval(
         minute=(t1 - start) / 60,
         seconds=t1 - t0,
@@ -409,16 +380,6 @@ def figures(
     )
 
 
-def scrape(base: str) -> dict[str, float]:
-    """The server's unlabelled ``dispatch_*`` gauges and counters."""
-    with urllib.request.urlopen(base + "/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return {
-        m[1]: float(m[2])
-        for m in re.finditer(r"^(dispatch_[a-z_]+) ([0-9.e+-]+)$", text, re.MULTILINE)
-    }
-
-
 def slope(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (x, y) points; NaN for fewer than two."""
     if len(points) < 2:
@@ -437,7 +398,7 @@ def summarize(
     sampled: int,
     cpu_use: dict[str, float | None],
 ) -> None:
-    p = common.percentile
+    p = percentile
     errors: Counter[str] = Counter()
     for i in [*intervals, tail]:
         errors.update(i.errors)
@@ -453,12 +414,12 @@ def summarize(
     print()
     print("Summary")
     print(
-        common.table(
+        table(
             ("what", "count", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms"),
             [
-                [name, f"{len(v):,}", common.fmt(len(v) / seconds, 1)]
-                + [common.fmt(p(v, q), 1) for q in (50, 95, 99)]
-                + [common.fmt(max(v, default=math.nan), 1)]
+                [name, f"{len(v):,}", fmt(len(v) / seconds, 1)]
+                + [fmt(p(v, q), 1) for q in (50, 95, 99)]
+                + [fmt(max(v, default=math.nan), 1)]
                 for name, v in (
                     ("intake (201)", totals.intake_ms),
                     ("intake 201 -> console", lat),
@@ -479,7 +440,7 @@ def summarize(
     print(f"open connections: {min(connections):.0f} to {max(connections):.0f}")
     print(
         "CPU % of one core over the run: "
-        + ", ".join(f"{k} {common.fmt(v, 0)}" for k, v in cpu_use.items())
+        + ", ".join(f"{k} {fmt(v, 0)}" for k, v in cpu_use.items())
     )
     print(f"console messages received: {sum(i.messages for i in intervals) / seconds:,.0f}/s")
     print(

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -51,7 +50,7 @@ from dispatcher.core.lifecycle import dispatch, register
 from dispatcher.core.periods import month_period, parse_period
 from dispatcher.core.routing import Squad
 from dispatcher.core.stats import DEFAULT_WEIGHTS, GroupBy
-from dispatcher.demo.embedded import PostgresProcess, start_postgres
+from dispatcher.demo.embedded import PostgresProcess, scratch_folder, start_postgres
 from dispatcher.store import figures as figures_store
 from dispatcher.store import migrate, reference
 from geo.zones import Zone, ZoneIndex, ZoneLevel
@@ -371,8 +370,8 @@ def main() -> None:
         "--write-rows", type=int, default=50_000, help="history rows appended to measure"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-stats-") as scratch:
-        data = args.data or Path(scratch) / "pg"
+    with scratch_folder("bench-stats-") as scratch:
+        data = args.data or scratch / "pg"
         data.parent.mkdir(parents=True, exist_ok=True)
         data.parent.chmod(0o755)
         server = start_postgres(data, fsync=False)

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -34,9 +33,11 @@ from dispatcher.core.ids import IncidentId
 from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.core.lifecycle import dispatch, register
 from dispatcher.core.routing import Squad
-from dispatcher.demo.embedded import start_postgres
+from dispatcher.demo.embedded import scratch_folder, start_postgres
 from dispatcher.store import migrate, timers
 from dispatcher.store import records as store
+from dispatcher.store.changes import LOCK_INCIDENTS_SKIP_LOCKED, Changes
+from dispatcher.store.timer_loop import TimerLoop
 
 RULES = Rules(WorkingCalendar())
 CATEGORY = Category("200504", "店外经营", Priority.NORMAL, "continuous", 1)
@@ -91,7 +92,9 @@ async def reset(pool: asyncpg.Pool) -> None:
 
 
 async def fire_all(pool: asyncpg.Pool, now: datetime) -> tuple[int, float, int]:
-    loop = timers.TimerLoop(pool, RULES, lambda: SQUADS, lambda _: None, clock=lambda: now)
+    wake = asyncio.Event()
+    changes = Changes(pool, lambda: RULES, lambda _: None, wake.set, clock=lambda: now)
+    loop = TimerLoop(pool, changes, lambda: SQUADS, wake, clock=lambda: now)
     started = time.perf_counter()
     taken = 0
     while (n := await loop.run_once()) > 0:
@@ -110,7 +113,8 @@ async def bare_all(pool: asyncpg.Pool, now: datetime, batch: int = 200) -> tuple
         if not ids:
             break
         async with pool.acquire() as conn, conn.transaction():
-            locked = [r["doc"] for r in await conn.fetch(timers.LOCK_INCIDENTS, ids)]
+            found = await conn.fetch(LOCK_INCIDENTS_SKIP_LOCKED, ids)
+            locked = [r["doc"] for r in found]
             rows = await conn.fetch(timers.TAKE_TIMERS, [json.loads(d)["id"] for d in locked], now)
             taken += len(rows)
     return taken, time.perf_counter() - started
@@ -180,6 +184,5 @@ if __name__ == "__main__":
     parser.add_argument("--due", type=int, default=20_000)
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    with tempfile.TemporaryDirectory(prefix="bench-timers-") as tmp:
-        Path(tmp).chmod(0o755)  # PostgreSQL runs as another user when we are root
-        asyncio.run(main(parser.parse_args(), Path(tmp)))
+    with scratch_folder("bench-timers-") as folder:
+        asyncio.run(main(parser.parse_args(), folder))

@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import platform
 import random
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import shapely
 
-from bench.common import code_version, other_load, percentile, table
+from bench.conditions import code_version, machine, print_conditions
+from bench.figures import percentile, table
 from geo.topology import check_topology
 from geo.zones import ZoneIndex, check_zone_set
 
@@ -180,20 +179,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print("conditions:")
-    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
-    model = next((r.split(":", 1)[1].strip() for r in cpuinfo if r.startswith("model name")), "?")
-    for key, value in {
-        "cpus (nproc)": str(os.cpu_count()),
-        "cpu model": model,
-        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "machine busy before": f"{other_load():.0f}% of {100 * (os.cpu_count() or 1)}%",
-        "python / shapely / GEOS": (
-            f"{platform.python_version()} / {shapely.__version__} / {shapely.geos_version_string}"
-        ),
-        "code": code_version(),
-        "points": f"{args.points:,} uniform over the district; medians of {args.repeats} runs",
-    }.items():
-        print(f"  {key:24} {value}")
+    print_conditions(
+        {
+            **machine(),
+            "python / shapely / GEOS": (
+                f"{platform.python_version()} / {shapely.__version__} / "
+                f"{shapely.geos_version_string}"
+            ),
+            "code": code_version(),
+            "points": f"{args.points:,} uniform over the district; medians of {args.repeats} runs",
+        }
+    )
     started = time.perf_counter()
     small = city((2, 1), (2, 2), (5, 7))
     large = city((4, 5), (5, 4), (10, 10), specials=4)

@@ -1,8 +1,8 @@
 """Clients of ``bench_fanout``: WebSocket consoles that time each event, and a paced poster.
 
-A console is a minimal WebSocket client on an asyncio ``Protocol`` (RFC 6455: handshake, masked
-client frames, ping/pong, close, optional permessage-deflate). aiohttp's client costs several
-times more CPU per message, and 200 consoles at 500 events/s are 100,000 messages a second on a
+A console is a :class:`realtime.client.RawConsole` (RFC 6455: handshake, masked client frames,
+ping/pong, close) that also inflates permessage-deflate. aiohttp's client costs several times
+more CPU per message, and 200 consoles at 500 events/s are 100,000 messages a second on a
 machine the server shares: the cheaper the client, the less the measurement measures itself.
 Every frame of one read is stamped with the wall-clock time of that read (``time.time()``, so
 that times from different processes of the machine compare).
@@ -19,30 +19,33 @@ from __future__ import annotations
 
 import array
 import asyncio
-import base64
 import contextlib
 import json
 import math
-import os
 import re
-import secrets
 import time
 import zlib
 from collections import Counter
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
 
-from bench.common import REQUEST_TIMEOUT_S, ReportMaker
+from bench.load import REQUEST_TIMEOUT_S, ReportMaker
+from bench.processes import serve_pipe
+from realtime.client import (
+    NORMAL_CLOSURE,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RawConsole,
+    subscribe,
+    upgrade_request,
+)
 
-OP_CONTINUATION: Final = 0x0
-OP_TEXT: Final = 0x1
-OP_BINARY: Final = 0x2
-OP_CLOSE: Final = 0x8
-OP_PING: Final = 0x9
-OP_PONG: Final = 0xA
 _HEAD: Final = re.compile(rb'\{"seq":(\d+),"type":"([^"]+)"')
 _INCIDENT_ID: Final = b'"incident":{"id":"'
 _DEFLATE_TAIL: Final = b"\x00\x00\xff\xff"
@@ -51,60 +54,15 @@ CONNECT_BATCH: Final = 25
 SUBSCRIBE_TIMEOUT_S: Final = 30.0
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame."""
-    size = len(payload)
-    if size < 126:
-        header = bytes([0x80 | opcode, 0x80 | size])
-    elif size < 1 << 16:
-        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
-    else:
-        header = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
-    mask = os.urandom(4)
-    repeated = (mask * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        size, "big"
-    )
-    return header + mask + masked
-
-
-def split_frames(buffer: bytearray | bytes) -> tuple[list[tuple[int, int, int]], int]:
-    """The whole unmasked RFC 6455 frames at the start of ``buffer``, as (first byte, payload
-    start, payload end) each, and where the bytes of the frame not yet complete begin."""
-    frames: list[tuple[int, int, int]] = []
-    pos, size = 0, len(buffer)
-    while size - pos >= 2:
-        length, start = buffer[pos + 1] & 0x7F, pos + 2
-        if length == 126:
-            if size - pos < 4:
-                break
-            length, start = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), pos + 4
-        elif length == 127:
-            if size - pos < 10:
-                break
-            length, start = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), pos + 10
-        if size - start < length:
-            break
-        frames.append((buffer[pos], start, start + length))
-        pos = start + length
-    return frames, pos
-
-
-class Console(asyncio.Protocol):
+class Console(RawConsole):
     """One console: connects to ``/ws``, subscribes to ``topics``, records incident events."""
 
     def __init__(self, host: str, port: int, token: str, topics: list[str], deflate: bool) -> None:
-        loop = asyncio.get_running_loop()
-        self._request = upgrade_request(host, port, token, deflate=deflate)
-        self._subscribe = json.dumps({"type": "subscribe", "topics": topics}).encode()
-        self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
-        self._upgraded = False
+        super().__init__(upgrade_request(host, port, token, deflate=deflate))
+        self._subscribe = subscribe(topics)
         self._inflater: Any = None
         self._fragments: list[bytes] = []
         self._fragment_compressed = False
-        self.subscribed: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
         #: incident id -> wall-clock time its first incident.created arrived
         self.arrivals: dict[str, float] = {}
         self.duplicates = 0
@@ -113,69 +71,32 @@ class Console(asyncio.Protocol):
         self.messages = 0
         self.last_seq = 0
         self.other: Counter[str] = Counter()
-        self.close_code: int | None = None
         self.compressed = False
 
-    # -- asyncio.Protocol --
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(self._request)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.subscribed.done():
-            self.subscribed.set_exception(ConnectionError(f"closed before subscribing: {exc}"))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        buffer = self._buffer
-        buffer += data
-        if not self._upgraded:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buffer[:end]).decode("latin-1")
-            del buffer[: end + 4]
-            self._on_handshake(head)
-            if not self._upgraded:
-                return
-        frames, rest = split_frames(buffer)
-        for first, start, end in frames:
-            self._on_frame(first, bytes(buffer[start:end]), now)
-        del buffer[:rest]
-
-    # -- WebSocket --
-
-    def _on_handshake(self, head: str) -> None:
+    def handshake(self, head: str) -> bool:
         status = head.split("\r\n", 1)[0]
         if " 101 " not in status + " ":
             self.other[f"handshake {status}"] += 1
             if not self.subscribed.done():
                 self.subscribed.set_exception(ConnectionError(f"handshake refused: {status}"))
-            assert self._transport is not None
-            self._transport.close()
-            return
-        self._upgraded = True
+            assert self.transport is not None
+            self.transport.close()
+            return False
         if "permessage-deflate" in head.lower():
             self.compressed = True
             self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        self._send(OP_TEXT, self._subscribe)
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(frame(opcode, payload))
+        self.send(OP_TEXT, self._subscribe)
+        return True
 
     def close(self) -> None:
         """Start a normal close (1000); :attr:`closed` resolves when the connection is gone."""
-        self._send(OP_CLOSE, (1000).to_bytes(2, "big"))
-        if self._transport is not None:
+        self.send(OP_CLOSE, NORMAL_CLOSURE.to_bytes(2, "big"))
+        if self.transport is not None:
             loop = asyncio.get_running_loop()
-            loop.call_later(2.0, self._transport.close)
+            loop.call_later(2.0, self.transport.close)
 
-    def _on_frame(self, first: int, payload: bytes, now: float) -> None:
+    def on_frame(self, first: int, buffer: bytearray, start: int, end: int, now: float) -> None:
+        payload = bytes(buffer[start:end])
         opcode = first & 0x0F
         if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
             if opcode != OP_CONTINUATION:
@@ -189,12 +110,9 @@ class Console(asyncio.Protocol):
                 message = self._inflater.decompress(message + _DEFLATE_TAIL)
             self._on_message(message, now)
         elif opcode == OP_PING:
-            self._send(OP_PONG, payload)
+            self.send(OP_PONG, payload)
         elif opcode == OP_CLOSE:
-            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            self._send(OP_CLOSE, payload[:2])
-            assert self._transport is not None
-            self._transport.close()
+            self.closed_by_server(payload, answer=True)
 
     def _on_message(self, message: bytes, now: float) -> None:
         self.messages += 1
@@ -262,18 +180,6 @@ class ConsoleReport:
         return sum(1 for t in self.arrivals if math.isnan(t))
 
 
-def upgrade_request(host: str, port: int, token: str, *, deflate: bool = False) -> bytes:
-    """The HTTP request that opens a WebSocket on ``/ws`` with a bearer token (RFC 6455 §4.1)."""
-    return (
-        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        f"Sec-WebSocket-Key: {base64.b64encode(secrets.token_bytes(16)).decode()}\r\n"
-        f"Authorization: Bearer {token}\r\n"
-        + ("Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else "")
-        + "\r\n"
-    ).encode()
-
-
 @dataclass(frozen=True)
 class ConsoleSpec:
     host: str
@@ -282,18 +188,6 @@ class ConsoleSpec:
     count: int
     deflate: bool = False
     topics: tuple[str, ...] = ("all",)
-
-
-def serve_pipe(conn: Any, work: Coroutine[Any, Any, None]) -> None:
-    """Run a child process's ``work`` to its end; a failure is sent to the parent over ``conn``
-    as ``("error", text)`` (and raised); the pipe is closed either way."""
-    try:
-        asyncio.run(work)
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise
-    finally:
-        conn.close()
 
 
 def console_worker(conn: Any, spec: ConsoleSpec) -> None:
@@ -374,7 +268,7 @@ class PaceSpec:
     seconds: float
     max_inflight: int
     tag: str
-    #: the first report slot (see ``bench.common.ReportMaker``)
+    #: the first report slot (see ``bench.load.ReportMaker``)
     first: int = 0
 
 

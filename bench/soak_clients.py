@@ -1,11 +1,11 @@
 """The soak's clients: consoles that follow ``all``, and the mixed load, each in its processes.
 
-:func:`console_worker` runs many :class:`SoakConsole` (a minimal RFC 6455 client on an asyncio
-``Protocol``: it parses frame headers and each event's ``seq``, answers pings, notes how it
-ended; one in N also notes when each ``incident.created`` arrives), bringing back with
-``since`` any the server drops, as a console does. :func:`load_worker` posts reports open-loop,
-takes actions on the dispatched incidents and moves units. Both answer their parent's
-``report`` with what they saw since the last one, and stop on ``stop``.
+:func:`console_worker` runs many :class:`SoakConsole` (a :class:`realtime.client.RawConsole`:
+it parses frame headers and each event's ``seq``, answers pings, notes how it ended; one in N
+also notes when each ``incident.created`` arrives), bringing back with ``since`` any the server
+drops, as a console does. :func:`load_worker` posts reports open-loop, takes actions on the
+dispatched incidents and moves units. Both answer their parent's ``report`` with what they saw
+since the last one, and stop on ``stop``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,18 @@ from typing import Any, Final
 
 import aiohttp
 
-from bench import common, consoles
+from bench.load import REQUEST_TIMEOUT_S, ReportMaker
+from bench.processes import serve_pipe
+from realtime.client import (
+    NORMAL_CLOSURE,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RawConsole,
+    subscribe,
+    upgrade_request,
+)
 
 READY_TIMEOUT_S: Final = 120.0
 CONNECT_BATCH: Final = 50
@@ -50,59 +61,35 @@ class ConsoleSpec:
     first: int = 0
 
 
-class SoakConsole(asyncio.Protocol):
+class SoakConsole(RawConsole):
     """A console on ``all``: checks that ``seq`` grows, answers pings, notes how it ended."""
 
     def __init__(self, owner: ConsoleFleet, number: int, sampled: bool, since: int | None) -> None:
+        spec = owner.spec
+        super().__init__(upgrade_request(spec.host, spec.port, spec.token))
         self._owner = owner
         self.number = number
         self._sampled = sampled
         self._since = since
-        self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
-        self._upgraded = False
-        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_seq = since or 0
         self.closing = False
-        self.close_code: int | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        spec = self._owner.spec
-        transport.write(consoles.upgrade_request(spec.host, spec.port, spec.token))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.subscribed.done():
-            self.subscribed.set_exception(ConnectionError(f"closed before subscribing: {exc}"))
+        super().connection_lost(exc)
         self._owner.lost(self)
 
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        if not self._upgraded:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buffer.startswith(b"HTTP/1.1 101"):
-                self._owner.errors["console handshake refused"] += 1
-                self.close()
-                return
-            del buffer[: end + 4]
-            self._upgraded = True
-            body: dict[str, Any] = {"type": "subscribe", "topics": ["all"]}
-            if self._since is not None:
-                body["since"] = self._since
-            self._send(consoles.OP_TEXT, json.dumps(body).encode())
-        now = time.time()
-        frames, rest = consoles.split_frames(buffer)
-        for first, start, end in frames:
-            self._on_frame(first & 0x0F, buffer, start, end, now)
-        del buffer[:rest]
+    def handshake(self, head: str) -> bool:
+        if not head.startswith("HTTP/1.1 101"):
+            self._owner.errors["console handshake refused"] += 1
+            self.close()
+            return False
+        self.send(OP_TEXT, subscribe(["all"], self._since))
+        return True
 
-    def _on_frame(self, opcode: int, buffer: bytearray, start: int, end: int, now: float) -> None:
+    def on_frame(self, first: int, buffer: bytearray, start: int, end: int, now: float) -> None:
         owner = self._owner
-        if opcode == consoles.OP_TEXT:
+        opcode = first & 0x0F
+        if opcode == OP_TEXT:
             owner.messages += 1
             head = _SEQ.match(buffer, start, min(end, start + 64))
             if head is not None:
@@ -128,24 +115,16 @@ class SoakConsole(asyncio.Protocol):
             self.last_seq = seq
             if self._sampled and kind == "incident.created" and incident_id is not None:
                 owner.arrivals.append((incident_id, now))
-        elif opcode == consoles.OP_PING:
-            self._send(consoles.OP_PONG, bytes(buffer[start:end]))
-        elif opcode == consoles.OP_CLOSE:
-            payload = buffer[start:end]
-            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            self._send(consoles.OP_CLOSE, bytes(payload[:2]))
-            if self._transport is not None:
-                self._transport.close()
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(consoles.frame(opcode, payload))
+        elif opcode == OP_PING:
+            self.send(OP_PONG, bytes(buffer[start:end]))
+        elif opcode == OP_CLOSE:
+            self.closed_by_server(buffer[start:end], answer=True)
 
     def close(self) -> None:
         self.closing = True
-        self._send(consoles.OP_CLOSE, (1000).to_bytes(2, "big"))
-        if self._transport is not None:
-            self._transport.close()
+        self.send(OP_CLOSE, NORMAL_CLOSURE.to_bytes(2, "big"))
+        if self.transport is not None:
+            self.transport.close()
 
 
 class ConsoleFleet:
@@ -209,7 +188,7 @@ class ConsoleFleet:
 def console_worker(conn: Any, spec: ConsoleSpec) -> None:
     """Run ``spec.count`` consoles; answer ``report`` with :meth:`ConsoleFleet.report`, stop
     on ``stop`` (with a last report). Failures are sent as ``("error", text)``."""
-    consoles.serve_pipe(conn, _console_worker(conn, spec))
+    serve_pipe(conn, _console_worker(conn, spec))
 
 
 async def _console_worker(conn: Any, spec: ConsoleSpec) -> None:
@@ -337,7 +316,7 @@ class Loader:
         ).append(took)
         return status, json.loads(text) if text else None
 
-    async def intake(self, n: int, maker: common.ReportMaker) -> None:
+    async def intake(self, n: int, maker: ReportMaker) -> None:
         status, body = await self._request(
             "intake", "/api/v1/incidents", maker.make(n), self.spec.device_token
         )
@@ -366,7 +345,7 @@ class Loader:
             self.later(self.rng.uniform(*wait), incident_id, rest)
 
     async def run_intake(self) -> None:
-        maker = common.ReportMaker(self.spec.tag)
+        maker = ReportMaker(self.spec.tag)
         start = time.time() + 0.2
         for n in itertools.count():
             if self.stopping:
@@ -408,13 +387,13 @@ class Loader:
 
 def load_worker(conn: Any, spec: LoadSpec) -> None:
     """Run the load until ``stop``; answer each ``report`` with a :class:`Load`."""
-    consoles.serve_pipe(conn, _load_worker(conn, spec))
+    serve_pipe(conn, _load_worker(conn, spec))
 
 
 async def _load_worker(conn: Any, spec: LoadSpec) -> None:
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=MAX_INFLIGHT, limit_per_host=MAX_INFLIGHT)
-    timeout = aiohttp.ClientTimeout(total=common.REQUEST_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         loader = Loader(spec, session)
         drivers = [loop.create_task(loader.run_intake()), loop.create_task(loader.run_units())]

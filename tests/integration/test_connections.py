@@ -22,11 +22,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import re
 import resource
 import socket
-import struct
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final
@@ -34,7 +32,17 @@ from typing import Any, Final
 import aiohttp
 import pytest
 
-from bench.consoles import split_frames, upgrade_request
+from realtime.client import (
+    NORMAL_CLOSURE,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RawConsole,
+    frame,
+    subscribe,
+    upgrade_request,
+)
 from realtime.ws import HIGH_WATER_BYTES, WRITE_BATCH
 from tests.integration.support import ADMIN, Api, ServeProcess
 
@@ -102,83 +110,46 @@ def many_files() -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame (under 126 bytes: all that these clients send)."""
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + mask + masked
-
-
 def subscribe_frame(since: int | None = None) -> bytes:
-    body: dict[str, Any] = {"type": "subscribe", "topics": ["all"]}
-    if since is not None:
-        body["since"] = since
-    return client_frame(0x1, json.dumps(body).encode())
+    return frame(OP_TEXT, subscribe(["all"], since))
 
 
-class LightConsole(asyncio.Protocol):
+class LightConsole(RawConsole):
     """A console that reads everything and counts the text frames after ``subscribed``.
 
     It parses frame headers only: it answers pings and notes a close; payloads are skipped.
     """
 
     def __init__(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._request = upgrade_request(host, port, ADMIN)
-        self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
-        self._upgraded = False
-        self.subscribed: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
+        super().__init__(upgrade_request(host, port, ADMIN))
         self.events = 0
-        self.close_code: int | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(self._request)
+    def handshake(self, head: str) -> bool:
+        assert head.startswith("HTTP/1.1 101"), head[:200]
+        assert self.transport is not None
+        self.transport.write(subscribe_frame())
+        return True
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.subscribed.done():
-            self.subscribed.set_exception(ConnectionError(f"closed before subscribing: {exc}"))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        if not self._upgraded:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            assert buffer.startswith(b"HTTP/1.1 101"), bytes(buffer[:200])
-            del buffer[: end + 4]
-            self._upgraded = True
-            assert self._transport is not None
-            self._transport.write(subscribe_frame())
-        frames, rest = split_frames(buffer)
-        for first, start, end in frames:
-            if first & 0x0F == 0x1 and self.subscribed.done():
-                self.events += 1
-            else:
-                self._control(first & 0x0F, bytes(buffer[start:end]))
-        del buffer[:rest]
+    def on_frame(self, first: int, buffer: bytearray, start: int, end: int, now: float) -> None:
+        if first & 0x0F == OP_TEXT and self.subscribed.done():
+            self.events += 1
+        else:
+            self._control(first & 0x0F, bytes(buffer[start:end]))
 
     def _control(self, opcode: int, payload: bytes) -> None:
-        assert self._transport is not None
-        if opcode == 0x1:  # the first text frame answers the subscription
+        assert self.transport is not None
+        if opcode == OP_TEXT:  # the first text frame answers the subscription
             assert json.loads(payload)["type"] == "subscribed", payload
             self.subscribed.set_result(None)
-        elif opcode == 0x9:
-            self._transport.write(client_frame(0xA, payload))
-        elif opcode == 0x8:
-            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            self._transport.close()
+        elif opcode == OP_PING:
+            self.transport.write(frame(OP_PONG, payload))
+        elif opcode == OP_CLOSE:
+            self.closed_by_server(payload, answer=False)
 
     def close(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(client_frame(0x8, (1000).to_bytes(2, "big")))
-            self._transport.close()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame(OP_CLOSE, NORMAL_CLOSURE.to_bytes(2, "big")))
+            self.transport.close()
 
 
 async def never_reader(host: str, port: int, since: int | None = None) -> socket.socket:
