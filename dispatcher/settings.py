@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Final, Generic, Protocol, TypeVar, dataclass_transform
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -177,6 +179,84 @@ class Parser(Generic[T]):
         return self.show(value)
 
 
+_HOUR_MINUTE: Final = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_MONTH_DAY: Final = re.compile(r"^([0-9]{2})-([0-9]{2})$")
+
+
+@dataclass(frozen=True)
+class WorkWindows:
+    """A workday's working windows, wall-clock: ``08:00-12:00,14:00-18:00``.
+
+    In order, not overlapping, each inside one day; ``str`` writes them as ``parse`` reads them.
+    """
+
+    windows: tuple[tuple[time, time], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> WorkWindows:
+        windows: list[tuple[time, time]] = []
+        for part in raw.split(","):
+            begin, dash, end = part.strip().partition("-")
+            if not (dash and _HOUR_MINUTE.match(begin) and _HOUR_MINUTE.match(end)):
+                raise ValueError(raw)
+            window = (time.fromisoformat(begin), time.fromisoformat(end))
+            if window[0] >= window[1] or (windows and window[0] < windows[-1][1]):
+                raise ValueError(raw)
+            windows.append(window)
+        return cls(tuple(windows))
+
+    def __str__(self) -> str:
+        return ",".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.windows)
+
+
+@dataclass(frozen=True)
+class SeasonalWindows:
+    """Parts of every year with working windows of their own, such as summer hours (夏令作息):
+    ``05-01..09-30=08:00-12:00,14:30-18:00``, several separated by ``;``.
+
+    Each part runs from its first (month, day) to its last, both included, over the new year
+    when the first comes after the last; no two parts share a day.
+    """
+
+    seasons: tuple[tuple[tuple[int, int], tuple[int, int], WorkWindows], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> SeasonalWindows:
+        seasons = []
+        for part in raw.split(";"):
+            span, equals, windows = part.strip().partition("=")
+            first, dots, last = span.strip().partition("..")
+            if not (equals and dots):
+                raise ValueError(raw)
+            seasons.append((_month_day(first), _month_day(last), WorkWindows.parse(windows)))
+        leap_year = [date(2000, 1, 1) + timedelta(days=n) for n in range(366)]
+        for day in leap_year:
+            if sum(_covers(first, last, day) for first, last, _ in seasons) > 1:
+                raise ValueError(raw)
+        return cls(tuple(seasons))
+
+    def __str__(self) -> str:
+        return ";".join(
+            f"{a[0]:02d}-{a[1]:02d}..{b[0]:02d}-{b[1]:02d}={w}" for a, b, w in self.seasons
+        )
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    found = _MONTH_DAY.match(text.strip())
+    if found is None:
+        raise ValueError(text)
+    month, day = int(found[1]), int(found[2])
+    date(2000, month, day)  # raises ValueError for 02-30 or 13-01 (2000 has a 29 February)
+    return month, day
+
+
+def _covers(first: tuple[int, int], last: tuple[int, int], day: date) -> bool:
+    month_day = (day.month, day.day)
+    if first <= last:
+        return first <= month_day <= last
+    return month_day >= first or month_day <= last
+
+
 @dataclass(frozen=True)
 class Variable:
     """How one field of :class:`Settings` is read: from ``name``, as ``kind`` says."""
@@ -247,6 +327,27 @@ class Settings:
         TimeZone(),
         "zone of working-hour clocks and reports",
         default="Asia/Shanghai",
+    )
+    work_windows: WorkWindows = variable(
+        "DISPATCH_WORK_WINDOWS",
+        Parser(
+            WorkWindows.parse,
+            "working windows HH:MM-HH:MM separated by commas, in order, not overlapping",
+        ),
+        "the working windows of a workday, which the working-hours (工作时) and working-days"
+        " (工作日) clocks count",
+        default=WorkWindows.parse("08:00-12:00,14:00-18:00"),
+    )
+    work_windows_seasonal: SeasonalWindows | None = variable(
+        "DISPATCH_WORK_WINDOWS_SEASONAL",
+        Parser(
+            SeasonalWindows.parse,
+            "MM-DD..MM-DD=windows (as above), several separated by ;, not sharing a day,"
+            " e.g. 05-01..09-30=08:00-12:00,14:30-18:00",
+        ),
+        "parts of every year with working windows of their own, such as summer hours"
+        " (夏令作息); the other days keep `DISPATCH_WORK_WINDOWS`",
+        default=None,
     )
     auto_dispatch_confidence: float = variable(
         "DISPATCH_AUTO_CONFIDENCE",
