@@ -22,7 +22,8 @@ import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from dispatcher.app import create_app
-from tests.integration.support import ADMIN, Api, ServeProcess, free_port, settings_for
+from dispatcher.demo.embedded import free_port
+from tests.integration.support import ADMIN, Api, ServeProcess, settings_for
 
 
 @pytest_asyncio.fixture

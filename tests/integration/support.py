@@ -1,4 +1,5 @@
-"""What integration tests share: a small town, an API client, a console, server processes."""
+"""What integration tests share: a small town, an API client, a console, server processes,
+and the incidents and events that tests of the store write straight to it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import contextlib
 import io
 import json
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from dispatcher.core.events import Event, EventType
 from dispatcher.core.ids import IncidentId
 from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.settings import Settings
@@ -105,6 +106,15 @@ def stored_incident(
         updated_at=at,
         **more,
     )
+
+
+def event(
+    kind: EventType, after: Incident, at: datetime, before: State | None, action: str = "act"
+) -> Event:
+    """An event as the life cycle hands it to the journal (tests of SQL below the API): an
+    operator's ``action`` left the incident in ``after``, from the state ``before`` (None for
+    one just created)."""
+    return Event(kind, after, at, "tester", "operator", action, before)
 
 
 def without_clock(answer: Any) -> Any:
@@ -225,21 +235,22 @@ class Console:
         return await self.until(lambda m: m.get("type") in {"subscribed", "error"})
 
 
-@contextlib.asynccontextmanager
-async def console(api: Api, token: str = ADMIN) -> AsyncIterator[Console]:
+async def open_console(api: Api, token: str = ADMIN) -> Console:
+    """A console connected to ``api``'s ``/ws`` with ``token``; the caller must close its ``ws``
+    (or use :func:`console`)."""
     ws = await api.session.ws_connect(
         api.base.replace("http", "ws", 1) + "/ws", headers=api.headers(token)
     )
+    return Console(ws)
+
+
+@contextlib.asynccontextmanager
+async def console(api: Api, token: str = ADMIN) -> AsyncIterator[Console]:
+    screen = await open_console(api, token)
     try:
-        yield Console(ws)
+        yield screen
     finally:
-        await ws.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        await screen.ws.close()
 
 
 @dataclass

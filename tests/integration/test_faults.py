@@ -18,6 +18,7 @@ from dispatcher.app import create_app
 from dispatcher.demo.embedded import start_postgres, start_redis
 from dispatcher.store import migrate
 from tests.integration.support import Api, Console, settings_for
+from tests.integration.support import open_console as connect
 
 
 @pytest_asyncio.fixture
@@ -35,10 +36,7 @@ async def start(
 
 
 async def open_console(api: Api) -> Console:
-    ws = await api.session.ws_connect(
-        api.base.replace("http", "ws", 1) + "/ws", headers=api.headers("test-admin-secret")
-    )
-    screen = Console(ws)
+    screen = await connect(api)
     await screen.subscribe(["all"])
     return screen
 

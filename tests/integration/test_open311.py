@@ -20,12 +20,12 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from dispatcher.core.events import Event, EventType
+from dispatcher.core.events import EventType
 from dispatcher.core.ids import IncidentId
 from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.store import journal
 from dispatcher.store import records as store
-from tests.integration.support import WEST, Api, stored_incident
+from tests.integration.support import WEST, Api, event, stored_incident
 
 JURISDICTION = "huangpu.sh.gov.cn"
 REQUEST_FIELDS = {
@@ -258,17 +258,14 @@ async def test_one_statement_of_many_changes_owes_each_work_order_its_updates_in
         incident("D", Source.HOTLINE), state=State.MERGED, duplicate_of=IncidentId("E")
     )
     registered = replace(a, state=State.REGISTERED)
-
-    def event(kind: EventType, after: Incident, before: State | None) -> Event:
-        return Event(kind, after, now, "tester", "operator", "act", before)
-
+    reported, closed = State.REPORTED, State.CLOSED
     events = [
-        event(EventType.INCIDENT_CREATED, a, None),  # owed to A
-        event(EventType.INCIDENT_UPDATED, camera, State.REPORTED),  # no state change: none
-        event(EventType.INCIDENT_UPDATED, replace(camera, state=State.CLOSED), State.REPORTED),
-        event(EventType.INCIDENT_UPDATED, registered, State.REPORTED),  # owed to A
-        event(EventType.DISPATCH_ASSIGNED, replace(b, state=State.DISPATCHED), State.REPORTED),
-        event(EventType.INCIDENT_UPDATED, replace(c, state=State.CLOSED), State.REPORTED),
+        event(EventType.INCIDENT_CREATED, a, now, None),  # owed to A
+        event(EventType.INCIDENT_UPDATED, camera, now, reported),  # no state change: none
+        event(EventType.INCIDENT_UPDATED, replace(camera, state=closed), now, reported),
+        event(EventType.INCIDENT_UPDATED, registered, now, reported),  # owed to A
+        event(EventType.DISPATCH_ASSIGNED, replace(b, state=State.DISPATCHED), now, reported),
+        event(EventType.INCIDENT_UPDATED, replace(c, state=closed), now, reported),
     ]
     conn = await asyncpg.connect(database_url)
     try:
@@ -304,15 +301,8 @@ async def test_the_outbox_trigger_reads_only_the_work_orders_of_the_new_rows(
         for n in range(305)
     ]
     target = stored[7]
-    closing = Event(
-        EventType.INCIDENT_UPDATED,
-        replace(target, state=State.CLOSED),
-        now,
-        "tester",
-        "operator",
-        "close",
-        State.REPORTED,
-    )
+    closed = replace(target, state=State.CLOSED)
+    closing = event(EventType.INCIDENT_UPDATED, closed, now, State.REPORTED, action="close")
     conn = await asyncpg.connect(database_url)
     try:
         docs = [store.encode_doc(i, UTC) for i in stored]

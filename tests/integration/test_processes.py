@@ -11,18 +11,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from tests.integration.support import ADMIN, WEST, Api, Console, ServeProcess
+from tests.integration.support import WEST, Api, ServeProcess, open_console
 
 
 async def _api(server: ServeProcess, session: aiohttp.ClientSession) -> Api:
     return Api(server.base, session)
-
-
-async def _console(api: Api, token: str = ADMIN) -> Console:
-    ws = await api.session.ws_connect(
-        api.base.replace("http", "ws", 1) + "/ws", headers=api.headers(token)
-    )
-    return Console(ws)
 
 
 async def test_incident_posted_to_one_process_reaches_a_console_on_another(
@@ -34,8 +27,8 @@ async def test_incident_posted_to_one_process_reaches_a_console_on_another(
         await api_one.load_town()
         device = await api_one.token("device")
         west = await api_one.token("squad", "sq-west")
-        screen = await _console(api_two)
-        phone = await _console(api_two, west)
+        screen = await open_console(api_two)
+        phone = await open_console(api_two, west)
         try:
             await screen.subscribe(["all"])
             await phone.subscribe(["squad:sq-west"])
@@ -101,7 +94,7 @@ async def test_reconnect_with_since_misses_nothing_and_repeats_nothing(
         seen: list[dict[str, Any]] = []
         try:
             for _ in range(3):  # connect, read a while, drop: three times over
-                screen = await _console(api_two)
+                screen = await open_console(api_two)
                 since = seen[-1]["seq"] if seen else 0  # from the start: posting began first
                 await screen.subscribe(["all"], since=since)
                 end = asyncio.get_running_loop().time() + 0.7
@@ -115,7 +108,7 @@ async def test_reconnect_with_since_misses_nothing_and_repeats_nothing(
             stop.set()
             await asyncio.gather(*posters)
         # last reconnect: everything up to the end must arrive
-        screen = await _console(api_one)
+        screen = await open_console(api_one)
         await screen.subscribe(["all"], since=seen[-1]["seq"])
         created_ids = set(posted)
         with contextlib.suppress(TimeoutError):
@@ -140,7 +133,7 @@ async def test_sigterm_drains_and_exits_zero(serve_process: Callable[[], ServePr
     async with aiohttp.ClientSession() as session:
         api = await _api(server, session)
         await api.load_town()
-        screen = await _console(api)
+        screen = await open_console(api)
         await screen.subscribe(["all"])
         server.proc.send_signal(signal.SIGTERM)
         closing = await screen.ws.receive(timeout=10)
