@@ -78,8 +78,35 @@ class _PortTaken(EmbeddedError):
     """The server could not bind its port: another process took it after we picked it."""
 
 
+class _Server:
+    """What both servers share: whether the process runs, stopping it, ``with``."""
+
+    _process: subprocess.Popen[bytes]
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Shut the server down (as :meth:`_stop_steps` says) and wait; idempotent."""
+        _terminate(self._process, self._stop_steps(timeout))
+        atexit.unregister(self.stop)
+
+    def _stop_steps(self, timeout: float) -> list[tuple[int, float]]:
+        """The signals to send in turn, each with how long to wait for the exit after it."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
 @dataclass(eq=False)
-class PostgresProcess:
+class PostgresProcess(_Server):
     """A running PostgreSQL server; call ``stop()`` (or use it in ``with``) when done."""
 
     url: str
@@ -88,10 +115,6 @@ class PostgresProcess:
     pid: int
     bindir: Path
     _process: subprocess.Popen[bytes] = field(repr=False)
-
-    @property
-    def running(self) -> bool:
-        return self._process.poll() is None
 
     def url_for(self, database: str) -> str:
         """The URL of another database of this server."""
@@ -110,18 +133,9 @@ class PostgresProcess:
         """Drop database ``name`` if it exists, ending the connections still open to it."""
         self._client(["dropdb", "--force", "--if-exists", name], f"cannot drop database {name}")
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Shut the server down fast (open transactions roll back) and wait; idempotent."""
-        _terminate(self._process, [(signal.SIGINT, timeout), (signal.SIGQUIT, 5.0)])
-        atexit.unregister(self.stop)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _stop_steps(self, timeout: float) -> list[tuple[int, float]]:
+        # a fast shutdown: open transactions roll back; then the immediate one
+        return [(signal.SIGINT, timeout), (signal.SIGQUIT, 5.0)]
 
     def _client(self, argv: Sequence[str], failure: str) -> str:
         """Run one of PostgreSQL's client programs against this server; answer its output."""
@@ -141,7 +155,7 @@ class PostgresProcess:
 
 
 @dataclass(eq=False)
-class RedisProcess:
+class RedisProcess(_Server):
     """A running Redis server; call ``stop()`` (or use it in ``with``) when done."""
 
     url: str
@@ -150,28 +164,15 @@ class RedisProcess:
     pid: int
     _process: subprocess.Popen[bytes] = field(repr=False)
 
-    @property
-    def running(self) -> bool:
-        return self._process.poll() is None
-
     def flushall(self) -> None:
         """Delete every key of every database of this server."""
         reply = _redis_call(self.port, "FLUSHALL")
         if reply != "+OK":
             raise EmbeddedError(f"FLUSHALL answered {reply!r}")
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Shut the server down (writing its data when persistent) and wait; idempotent."""
-        _terminate(self._process, [(signal.SIGTERM, timeout)])
-        atexit.unregister(self.stop)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _stop_steps(self, timeout: float) -> list[tuple[int, float]]:
+        # it writes its data first when persistent
+        return [(signal.SIGTERM, timeout)]
 
 
 def find_postgres_bin() -> Path:
