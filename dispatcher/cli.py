@@ -1,4 +1,5 @@
-"""The ``dispatch`` command (docs/API.md §1): migrate, serve, demo, audit, zones, report.
+"""The ``dispatch`` command (docs/API.md §1): migrate, serve, demo, audit, zones, report,
+calendar.
 
 Each command reads its settings once, through :func:`dispatcher.settings.from_env`, and only
 those it uses: a command that needs the database alone does not ask for Redis.
@@ -12,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -19,8 +21,10 @@ from aiohttp import web
 
 from dispatcher.app import create_app
 from dispatcher.core import audit
+from dispatcher.core.errors import ValidationFailed
+from dispatcher.core.holidays import HolidayBook, YearCalendar, check_year, entered_year
 from dispatcher.settings import ConfigError, Settings, from_env
-from dispatcher.store import migrate
+from dispatcher.store import calendar, migrate
 
 log = logging.getLogger("dispatcher")
 
@@ -213,6 +217,118 @@ def cmd_zones_import(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _announce(redis_url: str, message: dict[str, str]) -> None:
+    """Publish a control message to every server process."""
+    import redis.asyncio as aioredis  # noqa: PLC0415
+
+    from realtime.bridge import CONTROL_CHANNEL  # noqa: PLC0415
+
+    client = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        await client.publish(CONTROL_CHANNEL, json.dumps(message))
+    finally:
+        await client.aclose()
+
+
+def _read_years(path: Path) -> list[YearCalendar]:
+    """The years of a calendar file: ``{"year", "holidays", "workdays"}`` or a list of them;
+    raise ValidationFailed (naming the year) or ValueError (not JSON)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    entries = data if isinstance(data, list) else [data]
+    years: list[YearCalendar] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("year"), int):
+            raise ValidationFailed(f"entry {i}: an object with a year (a whole number) is needed")
+        try:
+            years.append(
+                entered_year(
+                    entry["year"],
+                    entry.get("holidays"),
+                    entry.get("workdays", []),
+                    by="cli:calendar-import",
+                )
+            )
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"{entry['year']}: {exc.message}", field=exc.field) from None
+    if len({y.year for y in years}) != len(years):
+        raise ValidationFailed("a year appears twice in the file")
+    return years
+
+
+async def _save_years(url: str, years: list[YearCalendar]) -> list[tuple[YearCalendar, bool]]:
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            return [await calendar.save_year(conn, year) for year in years]
+    finally:
+        await conn.close()
+
+
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    """Enter the years of a calendar file (all or none), then tell the servers."""
+    settings = _settings(
+        "calendar import", require=["database_url"], only=["database_url", "redis_url"]
+    )
+    if settings is None:
+        return 2
+    try:
+        years = _read_years(Path(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"dispatch calendar import: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    except ValidationFailed as exc:
+        print(f"dispatch calendar import: {args.file}: {exc.message}", file=sys.stderr)
+        return 1
+    for year, created in asyncio.run(_save_years(settings.database_url, years)):
+        print(
+            f"{year.year}: {'entered' if created else 'replaced'}, {len(year.holidays)} day(s)"
+            f" off, {len(year.workdays)} make-up working day(s)"
+        )
+    if settings.redis_url:
+        asyncio.run(_announce(settings.redis_url, {"type": "calendar.changed"}))
+        print("every server process was told to reload its calendar")
+    else:
+        print("DISPATCH_REDIS_URL is not set: servers reload their calendar within the hour")
+    return 0
+
+
+async def _load_book(url: str) -> HolidayBook:
+    conn = await asyncpg.connect(url)
+    try:
+        return await calendar.load_book(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_calendar_show(args: argparse.Namespace) -> int:
+    """Print a year's days off and make-up working days, their source, and the coverage."""
+    settings = _settings("calendar show", require=["database_url"], only=["tz"])
+    if settings is None:
+        return 2
+    try:
+        year_number = check_year(args.year)
+    except ValidationFailed as exc:
+        print(f"dispatch calendar show: {exc.message}", file=sys.stderr)
+        return 2
+    book = asyncio.run(_load_book(settings.database_url))
+    year = book.year(year_number)
+    source = year.source.value
+    if year.entered_by is not None:
+        when = year.entered_at.isoformat() if year.entered_at else "?"
+        source += f" by {year.entered_by} at {when}"
+    print(f"{year.year}: {source}")
+    for name, days in (("holidays", year.holidays), ("workdays", year.workdays)):
+        shown = ", ".join(f"{d.isoformat()} {d:%a}" for d in sorted(days)) or "none"
+        print(f"{name} ({len(days)}): {shown}")
+    coverage = book.coverage(datetime.now(settings.zone).date())
+    warning = coverage.warning()
+    if warning is None:
+        print(f"covered until {coverage.covered_until}")
+    else:
+        print(f"WARNING: {warning['zh']} / {warning['en']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dispatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -257,6 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     monthly.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
     monthly.add_argument("--out", required=True, help="the file to write")
     monthly.set_defaults(func=cmd_report_monthly)
+    cal = sub.add_parser("calendar", help="the holidays (节假日安排) of each year")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
+    enter = cal_sub.add_parser(
+        "import",
+        help="enter years of the State Council's notice from a JSON file: "
+        '{"year": 2027, "holidays": [...], "workdays": [...]} or a list of them',
+    )
+    enter.add_argument("file", help="the JSON file")
+    enter.set_defaults(func=cmd_calendar_import)
+    show = cal_sub.add_parser("show", help="a year's holidays, their source, and the coverage")
+    show.add_argument("year", type=int)
+    show.set_defaults(func=cmd_calendar_show)
     return parser
 
 
