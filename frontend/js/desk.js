@@ -2,6 +2,7 @@
 // operator may take (docs/API.md §5), each on a key.
 
 import { Api, ApiError, checkToken, takeToken } from "./api.js";
+import { CalendarBanner } from "./calendar.js";
 import { OUTCOMES, SOURCES, STATES, applyI18n, fmt, fmtDuration, lang, setLang, t, word } from "./i18n.js";
 import { IncidentStore, OPEN_STATES, Reference, clockOf, isOpen } from "./incidents.js";
 import { LiveFeed } from "./live.js";
@@ -415,6 +416,7 @@ function applyLang() {
   $("#centre-name").textContent = lang() === "en" ? t("app.title") : state.ref.centreName || t("app.title");
   renderList();
   renderDetail();
+  if (state.calendar) state.calendar.render();
 }
 
 async function start(token) {
@@ -425,6 +427,7 @@ async function start(token) {
     return;
   }
   await state.ref.load(state.api);
+  state.calendar = new CalendarBanner($("#calendar-banner")).start(state.api);
   applyLang();
   state.live = new LiveFeed({
     token, topics: ["all"], onEvent, onStatus: setConn,
@@ -444,7 +447,7 @@ async function start(token) {
     }
   }, 1000);
   setInterval(() => renderList(), 5000);
-  window.__desk = { state, ready: () => Boolean(state.loaded), select, selectQueue, drop: () => state.live.drop() };
+  window.__desk = { state, ready: () => Boolean(state.loaded), calendarChecked: () => state.calendar.checked, select, selectQueue, drop: () => state.live.drop() };
 }
 
 $("#lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); applyLang(); });

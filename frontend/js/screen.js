@@ -4,6 +4,7 @@
 
 import * as echarts from "../vendor/echarts.esm.min.js";
 import { Api, checkToken, takeToken } from "./api.js";
+import { CalendarBanner } from "./calendar.js";
 import { EVENT_WORDS, STATES, applyI18n, fmt, fmtDuration, fmtInt, fmtRate, lang, setLang, startOfToday, t, word } from "./i18n.js";
 import { IncidentStore, OPEN_STATES, Reference, clockOf, isOpen, receivedMs, timeOf } from "./incidents.js";
 import { LiveFeed } from "./live.js";
@@ -544,6 +545,7 @@ function applyLang() {
   setConn(state.live && state.live.socket && state.live.socket.readyState === WebSocket.OPEN ? "live" : "connecting");
   renderSources(); renderCategories(); renderTrend(); renderRanking(); renderTicker();
   tickClock();
+  if (state.calendar) state.calendar.render();
 }
 
 function onResize() {
@@ -564,6 +566,7 @@ async function start(token) {
   const tiles = await tileConfig();
   state.centreName = tiles.centre || null;
   await state.ref.load(state.api);
+  state.calendar = new CalendarBanner($("#calendar-banner")).start(state.api);
   applyLang();
   state.map = new DistrictMap($("#map"), { tiles: tiles.tiles, attribution: tiles.attribution, scale: scale() });
   state.map.onIncidentClick = (id, at) => showPopup(id, at);
@@ -589,6 +592,7 @@ async function start(token) {
     state,
     drop: () => state.live.drop(),
     ready: () => Boolean(state.snapshotLoaded && state.map.loaded),
+    calendarChecked: () => state.calendar.checked,
     renderedColour: (id) => state.map.renderedColour(id),
     colour: (id) => state.colours.get(id) || null,
     kpi: () => ({ ...state.kpi }),
