@@ -376,11 +376,12 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         rt_holder.append(rt)
         app[RUNTIME] = rt
         loop = asyncio.get_running_loop()
+        warned_on = api_calendar.check_coverage(rt, None)  # at start-up, then once a day
         rt.tasks = [
             loop.create_task(bridge.run()),
             loop.create_task(writer.run()),
             loop.create_task(_watch_reference(rt)),
-            loop.create_task(api_calendar.watch(rt)),
+            loop.create_task(api_calendar.watch(rt, warned_on)),
             loop.create_task(timer_loop.run()),
             loop.create_task(rt.positions.run()),
         ]

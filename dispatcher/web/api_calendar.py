@@ -126,17 +126,14 @@ def check_coverage(rt: http.Runtime, warned_on: date | None) -> date | None:
     return found.today
 
 
-async def watch(rt: http.Runtime, every_s: float = WATCH_EVERY_S) -> None:
-    """Warn at start-up and once a day while the calendar runs out soon; reload the book now
-    and then, in case a ``calendar.changed`` message was lost."""
-    warned_on: date | None = None
+async def watch(rt: http.Runtime, warned_on: date | None, every_s: float = WATCH_EVERY_S) -> None:
+    """Every ``every_s``: reload the book (in case a ``calendar.changed`` message was lost),
+    then warn if the calendar runs out soon, once a local day. The caller checks once at
+    start-up (:func:`check_coverage`) and passes the day it warned, if it did."""
     while True:
-        try:
-            warned_on = check_coverage(rt, warned_on)
-        except Exception as exc:
-            log.warning("checking the calendar's coverage failed: %s", exc)
         await asyncio.sleep(every_s)
         try:
             await rt.reload_calendar()
+            warned_on = check_coverage(rt, warned_on)
         except Exception as exc:
-            log.warning("reloading the calendar failed: %s", exc)
+            log.warning("checking the holiday calendar failed: %s", exc)

@@ -12,10 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from dispatcher.app import create_app
+from dispatcher.core.holidays import HolidayBook, entered_year
+from dispatcher.web import api_calendar
+from dispatcher.web.context import RUNTIME
 from tests.integration.support import ADMIN, WEST, Api, settings_for
 
 #: TEST DATA for 2027, not the real notice: 元旦 and a week of 春节 off, one Saturday worked
@@ -30,16 +35,23 @@ DEC_3: datetime = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
 @pytest_asyncio.fixture
 async def start_at(
     database_url: str, redis_url: str
-) -> AsyncIterator[Callable[[datetime], Awaitable[Api]]]:
-    """Starts in-process servers that take ``now`` as the time for the calendar's coverage."""
+) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
+    """Starts in-process servers that take ``now()`` as the time for the calendar's coverage
+    (a fixed instant, or ``clock`` to move it); ``app`` gets the application."""
     servers: list[TestServer] = []
     async with aiohttp.ClientSession() as session:
 
-        async def start(now: datetime) -> Api:
-            app = create_app(settings_for(database_url, redis_url), clock=lambda: now)
-            server = TestServer(app, host="127.0.0.1")
+        async def start(
+            now: datetime,
+            clock: Callable[[], datetime] | None = None,
+            app: list[web.Application] | None = None,
+        ) -> Api:
+            made = create_app(settings_for(database_url, redis_url), clock=clock or (lambda: now))
+            server = TestServer(made, host="127.0.0.1")
             await server.start_server()
             servers.append(server)
+            if app is not None:
+                app.append(made)
             return Api(str(server.make_url("")).rstrip("/"), session)
 
         yield start
@@ -153,7 +165,7 @@ async def test_another_process_uses_the_year_at_once(
 
 
 async def test_coverage_warns_until_the_next_year_is_entered(
-    start_at: Callable[[datetime], Awaitable[Api]],
+    start_at: Callable[..., Awaitable[Api]],
 ) -> None:
     api = await start_at(DEC_3)
     _, status = await api.call("GET", "/api/v1/calendar", expect=200)
@@ -183,3 +195,28 @@ async def test_coverage_warns_until_the_next_year_is_entered(
     assert {"year": 2027, "source": "entered"} in status["years"]
     _, ready = await api.call("GET", "/readyz", None)
     assert ready["calendar"]["covered"] is True
+
+
+async def test_the_log_warns_at_start_up_then_once_a_day(
+    start_at: Callable[..., Awaitable[Api]], caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [DEC_3]
+    apps: list[web.Application] = []
+    with caplog.at_level("WARNING", logger="dispatcher.web.api_calendar"):
+        await start_at(DEC_3, clock=lambda: now[0], app=apps)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "dispatcher.web.api_calendar"]
+    assert len(warnings) == 1
+    assert "节假日安排仅录入至 2026-12-31" in warnings[0]
+    assert "28 days are covered" in warnings[0]
+    rt = apps[0][RUNTIME]
+    caplog.clear()
+    warned_on = api_calendar.check_coverage(rt, date(2026, 12, 3))
+    assert warned_on == date(2026, 12, 3)
+    assert not caplog.records  # not twice the same day
+    now[0] = DEC_3 + timedelta(days=1)
+    assert api_calendar.check_coverage(rt, warned_on) == date(2026, 12, 4)
+    assert "27 days are covered" in caplog.records[-1].getMessage()
+    caplog.clear()
+    rt.use_calendar(HolidayBook.of([entered_year(2027, **TEST_2027, by="test")]))
+    assert api_calendar.check_coverage(rt, None) is None
+    assert not caplog.records
