@@ -4,19 +4,20 @@ The case clock starts when the incident is registered (立案) and runs on its c
 kind; approved extensions (延期) add to the limit, suspensions (挂账) are pauses, and it stops
 when the squad reports the work done (处置完毕). Each stage (registering, dispatching,
 signing for, verifying) has its own short continuous limit. Everything here is pure: the
-state is kept in the incident's ``extra`` and every instant is given by the caller.
+state is kept in the incident's ``progress`` and every instant is given by the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from dispatcher.core.clocks import ClockKind, Colour, Pause, WorkingCalendar, colour
-from dispatcher.core.incidents import Incident, State, evolve, format_time, parse_time
+from dispatcher.core.clocks import ClockKind, Colour, WorkingCalendar, colour
+from dispatcher.core.incidents import Incident, State, evolve
+from dispatcher.core.progress import CaseClock
+from dispatcher.core.times import format_time
 
 
 class Stage(StrEnum):
@@ -59,118 +60,22 @@ class Rules:
     max_extensions: int = 2
 
 
-@dataclass(frozen=True)
-class Extension:
-    seconds: float
-    asked_at: datetime
-    asked_by: str
-    reason: str
-    status: str = "pending"  # pending | approved | rejected
-    decided_at: datetime | None = None
-    decided_by: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "asked_at": self.asked_at.isoformat(),
-            "asked_by": self.asked_by,
-            "reason": self.reason,
-            "status": self.status,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-            "decided_by": self.decided_by,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Extension:
-        asked = parse_time(data["asked_at"])
-        assert asked is not None
-        return cls(
-            seconds=float(data["seconds"]),
-            asked_at=asked,
-            asked_by=str(data["asked_by"]),
-            reason=str(data.get("reason", "")),
-            status=str(data.get("status", "pending")),
-            decided_at=parse_time(data.get("decided_at")),
-            decided_by=data.get("decided_by"),
-        )
-
-
-@dataclass(frozen=True)
-class CaseClock:
-    kind: ClockKind
-    limit: timedelta
-    start: datetime
-    pauses: tuple[Pause, ...] = ()
-    extensions: tuple[Extension, ...] = ()
-    stopped_at: datetime | None = None
-
-    @property
-    def allowed(self) -> timedelta:
-        extra = sum((e.seconds for e in self.extensions if e.status == "approved"), 0.0)
-        return self.limit + timedelta(seconds=extra)
-
-    @property
-    def suspended(self) -> bool:
-        return any(end is None for _, end in self.pauses)
-
-    def used(self, calendar: WorkingCalendar, now: datetime) -> timedelta:
-        end = now if self.stopped_at is None else min(now, self.stopped_at)
-        return calendar.elapsed_excluding(self.start, end, self.kind, self.pauses)
-
-    def deadline(self, calendar: WorkingCalendar, now: datetime) -> datetime:
-        return calendar.deadline_with_pauses(self.start, self.allowed, self.kind, self.pauses, now)
-
-    def warning_at(self, rules: Rules, now: datetime) -> datetime:
-        return rules.calendar.warning_instant(
-            self.start, self.allowed, self.kind, self.pauses, now, warn_at=rules.warn_at
-        )
-
-    def colour(self, rules: Rules, now: datetime) -> Colour:
-        return colour(self.used(rules.calendar, now), self.allowed, rules.warn_at)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "limit_s": self.limit.total_seconds(),
-            "start": self.start.isoformat(),
-            "pauses": [[a.isoformat(), b.isoformat() if b else None] for a, b in self.pauses],
-            "extensions": [e.to_json() for e in self.extensions],
-            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CaseClock:
-        start = parse_time(data["start"])
-        assert start is not None
-        pauses: list[Pause] = []
-        for a, b in data.get("pauses", []):
-            begin = parse_time(a)
-            assert begin is not None
-            pauses.append((begin, parse_time(b)))
-        return cls(
-            kind=ClockKind(data["kind"]),
-            limit=timedelta(seconds=float(data["limit_s"])),
-            start=start,
-            pauses=tuple(pauses),
-            extensions=tuple(Extension.from_json(e) for e in data.get("extensions", [])),
-            stopped_at=parse_time(data.get("stopped_at")),
-        )
-
-
 def case_clock(incident: Incident) -> CaseClock | None:
-    data = incident.extra.get("clock")
-    return CaseClock.from_json(data) if isinstance(data, Mapping) else None
+    return incident.progress.clock
 
 
 def with_clock(incident: Incident, clock: CaseClock, rules: Rules, now: datetime) -> Incident:
     """The incident with ``clock`` kept and its deadline and colour brought up to date."""
-    extra = dict(incident.extra)
-    extra["clock"] = clock.to_json()
-    extra["suspended"] = clock.suspended
-    extra["colour"] = clock.colour(rules, now).value
-    if extra["colour"] == Colour.GREEN.value:
-        extra.pop("case_alerted", None)  # e.g. an extension gave time back: warn again later
-    return evolve(incident, extra=extra, deadline=clock.deadline(rules.calendar, now))
+    now_colour = clock.colour(rules.calendar, rules.warn_at, now)
+    progress = replace(
+        incident.progress,
+        clock=clock,
+        suspended=clock.suspended,
+        colour=now_colour.value,
+        # e.g. an extension gave time back: warn again later
+        case_alerted=None if now_colour is Colour.GREEN else incident.progress.case_alerted,
+    )
+    return evolve(incident, progress=progress, deadline=clock.deadline(rules.calendar, now))
 
 
 def start_case_clock(
@@ -181,18 +86,18 @@ def start_case_clock(
 
 
 def stage_since(incident: Incident) -> datetime:
-    since = parse_time(incident.extra.get("stage_since"))
+    since = incident.progress.stage_since
     return since if since is not None else incident.updated_at
 
 
 def enter_stage(incident: Incident, now: datetime) -> Incident:
     """Note when the incident entered its current state's stage."""
-    return evolve(incident, extra={**incident.extra, "stage_since": now.isoformat()})
+    return evolve(incident, progress=replace(incident.progress, stage_since=now))
 
 
 def stage_deadline(incident: Incident, rules: Rules) -> datetime | None:
     stage = STAGE_OF_STATE.get(incident.state)
-    if stage is None or incident.extra.get("suspended"):
+    if stage is None or incident.progress.suspended:
         return None
     return stage_since(incident) + rules.stages.of(stage)
 

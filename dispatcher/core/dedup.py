@@ -32,6 +32,7 @@ from dispatcher.core.deadlines import enter_stage
 from dispatcher.core.errors import InvalidTransition
 from dispatcher.core.events import Event, EventType
 from dispatcher.core.incidents import Incident, State, evolve, revision
+from dispatcher.core.progress import Progress
 from geo.distance import distance_m
 
 #: same-category reports up to this many radii away are offered as possible duplicates
@@ -105,13 +106,9 @@ def reported_at(incident: Incident) -> datetime:
 
 def report_span(incident: Incident) -> tuple[datetime, datetime]:
     """The first and last time the problem of an incident was reported."""
-    first = incident.extra.get("first_report_at")
-    last = incident.extra.get("last_report_at")
+    first, last = incident.progress.first_report_at, incident.progress.last_report_at
     at = reported_at(incident)
-    return (
-        datetime.fromisoformat(first) if isinstance(first, str) else at,
-        datetime.fromisoformat(last) if isinstance(last, str) else at,
-    )
+    return (first or at, last or at)
 
 
 def _gap(moment: datetime, span: tuple[datetime, datetime]) -> timedelta:
@@ -203,6 +200,7 @@ def attach(
         duplicate_of=target.id,
         closed_at=now,
         updated_at=now,
+        progress=Progress(),
         extra={
             **{k: v for k, v in report.extra.items() if k in _RECORD_EXTRA},
             "duplicate_distance_m": round(distance, 1),
@@ -210,7 +208,7 @@ def attach(
     )
     first, last = report_span(target)
     moment = reported_at(report)
-    sources = list(target.extra.get("sources") or [target.source.value])
+    sources = list(target.progress.sources or [target.source.value])
     if report.source.value not in sources:
         sources.append(report.source.value)
     media = list(target.media)
@@ -223,12 +221,14 @@ def attach(
         report_count=target.report_count + 1,
         media=tuple(media),
         confidence=max(confidences) if confidences else None,
-        extra={
-            **target.extra,
-            "sources": sources,
-            "first_report_at": min(first, moment).isoformat(),
-            "last_report_at": max(last, moment).isoformat(),
-        },
+        progress=replace(
+            target.progress,
+            sources=tuple(sources),
+            first_report_at=min(first, moment),
+            last_report_at=max(last, moment),
+            # an automatic merge is a merge like an operator's: unmerge reads this list
+            merged_ids=(*target.progress.merged_ids, record.id),
+        ),
     )
     grown = revision(target, grown, now)
     events = (
@@ -320,17 +320,17 @@ def detach(
             state=State.REPORTED,
             duplicate_of=None,
             closed_at=None,
-            extra={**record.extra, "unmerged_from": target.id},
+            progress=replace(record.progress, unmerged_from=target.id),
         ),
         now,
     )
     restored = revision(record, restored, now)
-    merged_ids = [i for i in target.extra.get("merged_ids", []) if i != record.id]
+    merged_ids = tuple(i for i in target.progress.merged_ids if i != record.id)
     shrunk = replace(
         target,
         report_count=max(1, target.report_count - record.report_count),
         media=tuple(m for m in target.media if m not in record.media),
-        extra={**target.extra, "merged_ids": merged_ids},
+        progress=replace(target.progress, merged_ids=merged_ids),
     )
     shrunk = revision(target, shrunk, now)
     detail = {"unmerged": record.id, "from": target.id, "reason": reason}

@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from dispatcher.core import jsontext
-from dispatcher.core.incidents import Incident, State, format_time
+from dispatcher.core.incidents import Incident, State
+from dispatcher.core.times import format_time
 
 
 class EventType(StrEnum):

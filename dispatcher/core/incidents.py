@@ -15,6 +15,10 @@ from enum import StrEnum
 from typing import Any, Final
 
 from dispatcher.core.ids import IncidentId
+from dispatcher.core.progress import KEYS as PROGRESS_KEYS
+from dispatcher.core.progress import NONE as NO_PROGRESS
+from dispatcher.core.progress import Progress
+from dispatcher.core.times import format_time, parse_time
 
 
 class State(StrEnum):
@@ -67,21 +71,6 @@ class Flag(StrEnum):
     REPEAT_COMPLAINT = "repeat_complaint"  # 重复诉件: complained of again and again
 
 
-def format_time(moment: datetime | None, tz: tzinfo) -> str | None:
-    """RFC 3339 with the deployment's offset, milliseconds kept."""
-    if moment is None:
-        return None
-    return moment.astimezone(tz).isoformat(timespec="milliseconds")
-
-
-def parse_time(text: object) -> datetime | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise TypeError(f"expected an RFC 3339 string, got {type(text).__name__}")
-    return datetime.fromisoformat(text)
-
-
 _TIME_FIELDS: Final = (
     "occurred_at",
     "received_at",
@@ -128,7 +117,10 @@ class Incident:
     report_count: int = 1
     reported_by: str | None = None
     version: int = 1
-    #: fields later parts of the life cycle add (extensions, suspension, outcome, ...)
+    #: what the life cycle knows besides the state: the case clock, suspension, warnings
+    #: given, counts, the outcome (every rule reads these; see ``dispatcher.core.progress``)
+    progress: Progress = NO_PROGRESS
+    #: what a channel adds that no rule reads (CAP's details, Open311 attributes, ...)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -175,13 +167,14 @@ class Incident:
         for name in _TIME_FIELDS:
             doc[name] = format_time(getattr(self, name), tz)
         doc.update(self.extra)
+        doc.update(self.progress.to_doc())
         return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Incident:
         """Rebuild an incident from :meth:`to_doc`'s output (as stored)."""
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        extra = {k: v for k, v in doc.items() if k not in known}
+        known = {f for f in cls.__dataclass_fields__ if f not in ("extra", "progress")}
+        extra = {k: v for k, v in doc.items() if k not in known and k not in PROGRESS_KEYS}
         times = {name: parse_time(doc.get(name)) for name in _TIME_FIELDS}
         received = times.pop("received_at")
         updated = times.pop("updated_at")
@@ -212,6 +205,7 @@ class Incident:
             report_count=int(doc.get("report_count", 1)),
             reported_by=doc.get("reported_by"),
             version=int(doc.get("version", 1)),
+            progress=Progress.from_doc(doc),
             extra=extra,
             **times,
         )

@@ -32,6 +32,7 @@ from dispatcher.core.incidents import (
 )
 from dispatcher.core.lifecycle import dispatch as lifecycle_dispatch
 from dispatcher.core.lifecycle import register as lifecycle_register
+from dispatcher.core.progress import Progress
 from dispatcher.core.routing import Recommendation
 from dispatcher.core.validation import Clean, validation_error
 from geo.zones import Match
@@ -234,11 +235,8 @@ def plan_intake(
         occurred_at=report.occurred_at,
         flags=tuple(dict.fromkeys(flags)),
         reported_by=actor.actor,
-        extra={
-            **(extra or {}),
-            "recommended_squad_id": recommendation.squad_id,
-            "stage_since": now.isoformat(),
-        },
+        progress=Progress(stage_since=now),
+        extra={**(extra or {}), "recommended_squad_id": recommendation.squad_id},
     )
     admission = Admission(actor, category, recommendation, policy, auto)
     incident = base

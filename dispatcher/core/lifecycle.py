@@ -31,7 +31,6 @@ from dispatcher.core.auth import ACT_ALL, Principal, Role
 from dispatcher.core.categories import Category
 from dispatcher.core.clocks import ClockKind
 from dispatcher.core.deadlines import (
-    Extension,
     Rules,
     case_clock,
     enter_stage,
@@ -41,6 +40,7 @@ from dispatcher.core.deadlines import (
 from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.core.events import Event, EventType
 from dispatcher.core.incidents import FINAL_STATES, Incident, State, evolve, revision
+from dispatcher.core.progress import CaseClock, Extension, Progress, SuspensionRequest
 from dispatcher.core.validation import Clean, validation_error
 
 
@@ -253,8 +253,15 @@ def dispatch(
     return enter_stage(dispatched, now)
 
 
-def _count(incident: Incident, name: str) -> dict[str, Any]:
-    return {name: int(incident.extra.get(name, 0)) + 1}
+def _with(incident: Incident, **changes: Any) -> Incident:
+    """The incident with these life-cycle facts changed (``Progress`` fields)."""
+    return evolve(incident, progress=replace(incident.progress, **changes))
+
+
+def _counted(incident: Incident, name: str) -> Progress:
+    """The incident's progress with one more of the count ``name`` (returns, rework, ...)."""
+    counts: dict[str, Any] = {name: getattr(incident.progress, name) + 1}
+    return replace(incident.progress, **counts)
 
 
 def decide(
@@ -296,7 +303,7 @@ def decide(
         support = tuple(cmd.support_squad_ids) or ctx.support_squad_ids
         changed = dispatch(incident, squad_id, support, cmd.unit_id, now)
         if ctx.visit_id is not None:
-            changed = replace(changed, extra={**changed.extra, "visit_id": ctx.visit_id})
+            changed = _with(changed, visit_id=ctx.visit_id)
         detail.update(squad_id=squad_id, support_squad_ids=list(changed.support_squad_ids))
         if before is State.RETURNED:
             detail["redispatch"] = True  # 改派
@@ -310,7 +317,7 @@ def decide(
                 squad_id=None,
                 support_squad_ids=(),
                 unit_id=None,
-                extra={**incident.extra, **_count(incident, "return_count")},
+                progress=_counted(incident, "return_count"),
             ),
             now,
         )
@@ -320,15 +327,12 @@ def decide(
         if clock is not None:
             clock = replace(clock, stopped_at=now)
         outcome = cmd.outcome.value if cmd.outcome else None
-        changed = replace(
+        changed = _with(
             changed,
-            extra={
-                **changed.extra,
-                "outcome": outcome,
-                "resolution_note": cmd.note,
-                "resolution_media": list(cmd.media),
-                "on_time": incident.deadline is None or now <= incident.deadline,
-            },
+            outcome=outcome,
+            resolution_note=cmd.note,
+            resolution_media=tuple(cmd.media),
+            on_time=incident.deadline is None or now <= incident.deadline,
         )
         detail.update(outcome=outcome, note=cmd.note, media=list(cmd.media))
     elif action is Action.VERIFY:
@@ -344,7 +348,7 @@ def decide(
                     state=State.DISPATCHED,
                     dispatched_at=now,
                     resolved_at=None,
-                    extra={**incident.extra, **_count(incident, "rework_count")},
+                    progress=_counted(incident, "rework_count"),
                 ),
                 now,
             )
@@ -379,7 +383,7 @@ def decide(
         detail.update(pause_detail)
     elif action in (Action.SUPERVISE, Action.REMIND):
         key = "supervision_count" if action is Action.SUPERVISE else "reminder_count"
-        changed = replace(incident, extra={**incident.extra, **_count(incident, key)})
+        changed = replace(incident, progress=_counted(incident, key))
         detail["note"] = cmd.note
         if action is Action.SUPERVISE:
             supervision = ("manual", cmd.note or "")
@@ -407,7 +411,9 @@ def decide(
     return Decision(changed, tuple(events), target, supervision)
 
 
-def _reopen(incident: Incident, clock: Any, now: datetime) -> tuple[Incident, Any]:
+def _reopen(
+    incident: Incident, clock: CaseClock | None, now: datetime
+) -> tuple[Incident, CaseClock | None]:
     """A failed review of a closed case: back to its squad as rework (返工).
 
     The case clock runs again from where it stopped; the time the case sat closed is a
@@ -421,7 +427,7 @@ def _reopen(incident: Incident, clock: Any, now: datetime) -> tuple[Incident, An
         dispatched_at=now,
         resolved_at=None,
         closed_at=None,
-        extra={**incident.extra, **_count(incident, "rework_count")},
+        progress=_counted(incident, "rework_count"),
     )
     return enter_stage(reopened, now), clock
 
@@ -441,14 +447,19 @@ def _merge(
         target,
         report_count=target.report_count + incident.report_count,
         media=target.media + tuple(m for m in incident.media if m not in target.media),
-        extra={**target.extra, "merged_ids": [*target.extra.get("merged_ids", []), incident.id]},
+        progress=replace(target.progress, merged_ids=(*target.progress.merged_ids, incident.id)),
     )
     return merged, revision(target, grown, now)
 
 
 def _extend(
-    incident: Incident, cmd: ActionIn, who: Principal, now: datetime, clock: Any, rules: Rules
-) -> tuple[Incident, Any, dict[str, Any]]:
+    incident: Incident,
+    cmd: ActionIn,
+    who: Principal,
+    now: datetime,
+    clock: CaseClock | None,
+    rules: Rules,
+) -> tuple[Incident, CaseClock, dict[str, Any]]:
     """延期: asked before the deadline, at most twice, each at most one original limit."""
     if clock is None:
         raise InvalidTransition("the incident has no case clock to extend")
@@ -468,32 +479,23 @@ def _extend(
 
 
 def _suspend_or_resume(
-    incident: Incident, cmd: ActionIn, who: Principal, now: datetime, clock: Any
-) -> tuple[Incident, Any, dict[str, Any]]:
+    incident: Incident, cmd: ActionIn, who: Principal, now: datetime, clock: CaseClock | None
+) -> tuple[Incident, CaseClock | None, dict[str, Any]]:
     """挂账 stops the clock. A squad asks; an operator's suspend (or approval) takes effect."""
     detail: dict[str, Any] = {"reason": cmd.reason}
     if cmd.action is Action.SUSPEND:
         if who.role is Role.SQUAD:
-            extra = {
-                **incident.extra,
-                "suspension_requested": {
-                    "reason": cmd.reason,
-                    "at": now.isoformat(),
-                    "by": who.actor,
-                },
-            }
-            return replace(incident, extra=extra), clock, {**detail, "requested": True}
-        if incident.extra.get("suspended"):
+            request = SuspensionRequest(cmd.reason, now, who.actor)
+            asked = _with(incident, suspension_requested=request)
+            return asked, clock, {**detail, "requested": True}
+        if incident.progress.suspended:
             raise InvalidTransition("the incident is already suspended")
-        extra = {k: v for k, v in incident.extra.items() if k != "suspension_requested"}
-        extra["suspended"] = True
         if clock is not None:
             clock = replace(clock, pauses=(*clock.pauses, (now, None)))
-        return replace(incident, extra=extra), clock, detail
-    if not incident.extra.get("suspended"):
+        return _with(incident, suspended=True, suspension_requested=None), clock, detail
+    if not incident.progress.suspended:
         raise InvalidTransition("the incident is not suspended")
-    extra = {**incident.extra, "suspended": False}
     if clock is not None:
         clock = replace(clock, pauses=tuple((a, now if b is None else b) for a, b in clock.pauses))
     # the stage clock starts again too: time suspended does not count against the stage
-    return enter_stage(replace(incident, extra=extra), now), clock, detail
+    return enter_stage(_with(incident, suspended=False), now), clock, detail

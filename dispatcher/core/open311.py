@@ -24,7 +24,8 @@ from typing import Any, Final
 
 from dispatcher.core.categories import Category
 from dispatcher.core.errors import BadRequest, DispatchError, NotFound
-from dispatcher.core.incidents import Incident, State, format_time
+from dispatcher.core.incidents import Incident, State
+from dispatcher.core.times import format_time
 
 FORMATS: Final = ("json", "xml")
 #: GET requests: the default window (the specification's 90 days) and most results

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Final
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from dispatcher.core.errors import Forbidden, ValidationFailed
-from dispatcher.core.incidents import format_time
+from dispatcher.core.times import format_time
 from dispatcher.core.validation import Clean, validation_error
 from geo.coords import parse_crs, to_wgs84
 from geo.errors import InvalidCoordinates

@@ -17,9 +17,9 @@ from typing import Any, Final
 
 from dispatcher.core.auth import SYSTEM_ACTOR
 from dispatcher.core.clocks import Colour
-from dispatcher.core.deadlines import STAGE_OF_STATE, Rules, case_clock, stage_deadline, stage_since
+from dispatcher.core.deadlines import STAGE_OF_STATE, Rules, stage_deadline, stage_since
 from dispatcher.core.events import Event, EventType, incident_topics
-from dispatcher.core.incidents import Incident, State, revision
+from dispatcher.core.incidents import Incident, State, evolve, revision
 from dispatcher.core.routing import Squad
 from dispatcher.store import records as store
 
@@ -34,18 +34,19 @@ CLOCKED: Final = frozenset({State.REGISTERED, State.RETURNED, State.DISPATCHED, 
 
 def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, datetime]]:
     """The alerts not yet given for the incident as it is, with when each falls due."""
-    if incident.extra.get("suspended") or not incident.state.is_open:
+    progress = incident.progress
+    if progress.suspended or not incident.state.is_open:
         return []
     timers: list[tuple[str, datetime]] = []
-    clock = case_clock(incident)
+    clock = progress.clock
     if clock is not None and incident.state in CLOCKED and clock.stopped_at is None:
-        alerted = incident.extra.get("case_alerted")
+        alerted = progress.case_alerted
         if alerted is None:
-            timers.append((CASE_WARNING, clock.warning_at(rules, now)))
+            timers.append((CASE_WARNING, clock.warning_at(rules.calendar, rules.warn_at, now)))
         if alerted != Colour.RED.value:
             timers.append((CASE_OVERDUE, clock.deadline(rules.calendar, now)))
     due = stage_deadline(incident, rules)
-    if due is not None and incident.extra.get("stage_alerted") != stage_since(incident).isoformat():
+    if due is not None and progress.stage_alerted != stage_since(incident).isoformat():
         timers.append((STAGE_OVERDUE, due))
     return timers
 
@@ -71,25 +72,24 @@ def fire(
     incident: Incident, kind: str, rules: Rules, now: datetime, squads: Mapping[str, Squad]
 ) -> Alert | None:
     """The alert a due timer gives, or None when the incident no longer owes it."""
-    if incident.extra.get("suspended") or not incident.state.is_open:
+    progress = incident.progress
+    if progress.suspended or not incident.state.is_open:
         return None
-    extra = dict(incident.extra)
     topics = incident_topics(incident)
     detail: dict[str, Any] = {}
     supervision = None
     if kind in (CASE_WARNING, CASE_OVERDUE):
-        clock = case_clock(incident)
+        clock = progress.clock
         if clock is None or incident.state not in CLOCKED or clock.stopped_at is not None:
             return None
-        colour = clock.colour(rules, now)
+        colour = clock.colour(rules.calendar, rules.warn_at, now)
         wanted = Colour.YELLOW if kind == CASE_WARNING else Colour.RED
-        given = extra.get("case_alerted")
+        given = progress.case_alerted
         if colour is Colour.GREEN or (wanted is Colour.RED and colour is not Colour.RED):
             return None
         if given == Colour.RED.value or (given == Colour.YELLOW.value and colour is Colour.YELLOW):
             return None
-        extra["case_alerted"] = colour.value
-        extra["colour"] = colour.value
+        progress = replace(progress, case_alerted=colour.value, colour=colour.value)
         detail = {
             "clock": "case",
             "deadline": incident.deadline.isoformat() if incident.deadline else None,
@@ -105,14 +105,14 @@ def fire(
         due = stage_deadline(incident, rules)
         stage = STAGE_OF_STATE.get(incident.state)
         since = stage_since(incident).isoformat()
-        if due is None or stage is None or now < due or extra.get("stage_alerted") == since:
+        if due is None or stage is None or now < due or progress.stage_alerted == since:
             return None
-        extra["stage_alerted"] = since
+        progress = replace(progress, stage_alerted=since)
         detail = {"clock": "stage", "stage": stage.value, "deadline": due.isoformat()}
         event_type = EventType.DEADLINE_OVERDUE
     else:
         raise ValueError(f"unknown timer kind {kind!r}")
-    changed = revision(incident, replace(incident, extra=extra), now)
+    changed = revision(incident, evolve(incident, progress=progress), now)
     event = Event(
         type=event_type,
         incident=changed,

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from dispatcher.core import dedup
 from dispatcher.core.categories import load_default_catalogue
-from dispatcher.core.incidents import Incident, Source
+from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.store import records as store
 from dispatcher.store import vicinity
 from geo.coords import CRS, from_wgs84
 from tests.integration.support import EAST, WEST, Api, stored_incident, without_clock
 
 T0 = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+MIGRATION_0014 = Path(__file__).resolve().parents[2] / "migrations" / "0014_merged_ids.sql"
 OPEN = "reported,registered,dispatched,accepted,resolved,returned"
 
 
@@ -270,3 +272,55 @@ async def test_what_is_near_is_read_by_place_however_many_complaints_are_stored(
     assert [c.incident_id for c in complaints] == [here.id]
     assert read["scanned"] == 0
     assert read["fetched"] <= 4, f"reading around one report fetched {read['fetched']} rows"
+
+
+async def test_an_automatic_merge_lists_the_report_as_an_operators_does(api: Api) -> None:
+    await with_catalogue(api, **{"200504": {"dedup_window_s": 600}})
+    camera, operator = await api.token("device"), await api.token("operator")
+    made = []
+    for n in range(3):
+        _, answer = await api.report(
+            camera, source="camera", external_id=f"cam-7-{n}", confidence=0.95
+        )
+        made.append(answer)
+    first, second, third = made
+    _, target = await api.call("GET", f"/api/v1/incidents/{first['id']}", expect=200)
+    assert target["merged_ids"] == [second["id"], third["id"]]
+    await api.call("POST", f"/api/v1/incidents/{second['id']}/unmerge", operator, expect=200)
+    _, target = await api.call("GET", f"/api/v1/incidents/{first['id']}", expect=200)
+    assert (target["merged_ids"], target["report_count"]) == ([third["id"]], 2)
+
+
+async def test_migration_0014_lists_the_reports_merged_before_it(
+    database_url: str,
+) -> None:
+    """Targets stored by the old dedup, which did not list what it merged, are listed."""
+    tz = UTC
+    target = stored_incident("M-target", Source.CAMERA, T0, category="200504")
+    records = [
+        stored_incident(
+            f"M-{n}",
+            Source.CAMERA,
+            T0 + timedelta(minutes=n),
+            category="200504",
+            state=State.MERGED,
+            duplicate_of=target.id,
+        )
+        for n in (2, 1)
+    ]
+    lonely = stored_incident("M-alone", Source.HOTLINE, T0, category="200504")
+    conn = await asyncpg.connect(database_url)
+    try:
+        docs = [store.encode_doc(i, tz) for i in (target, *records, lonely)]
+        assert all('"merged_ids"' not in d for d in docs)  # as the old code stored them
+        await store.insert_incidents(conn, docs)
+        await conn.execute(MIGRATION_0014.read_text(encoding="utf-8"))
+        rows = await conn.fetch(
+            "SELECT id, doc, version FROM incidents WHERE id LIKE 'M-%' ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    listed = {r["id"]: store.decode_doc(r["doc"]) for r in rows}
+    assert listed["M-target"].progress.merged_ids == ("M-1", "M-2")
+    assert listed["M-alone"].progress.merged_ids == ()
+    assert {r["version"] for r in rows} == {1}

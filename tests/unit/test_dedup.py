@@ -134,7 +134,7 @@ def test_attach_keeps_the_report_as_a_merged_record_and_grows_the_incident() -> 
     grown = joined.target
     assert (grown.report_count, grown.version) == (2, target.version + 1)
     assert grown.media == ("a.jpg", "b.jpg")
-    assert grown.extra["sources"] == ["camera", "hotline"]
+    assert grown.progress.sources == ("camera", "hotline")
     assert dedup.report_span(grown) == (NOW, NOW + timedelta(seconds=30))
     assert [e.type.value for e in joined.events] == ["incident.created", "incident.updated"]
     assert joined.events[1].detail["report_count"] == 2
@@ -205,7 +205,7 @@ def test_the_third_complaint_in_thirty_days_marks_a_repeat_once() -> None:
     out = collation.collate(calls, [], [*old, stale], repeats.RepeatRule(), NOW)
     (opened,) = [p.incident for p in out.plans if p.incident.duplicate_of is None]
     assert "repeat_complaint" in opened.flags
-    assert opened.extra["repeat_count"] == 5
+    assert opened.progress.repeat_count == 5
     assert out.supervisions == [(opened.id, "重复诉件：30 天内同一地点同类诉件 3 件")]
     marks = [e for p in out.plans for e in p.events if e.action == "repeat_complaint"]
     assert len(marks) == 1

@@ -162,11 +162,11 @@ def test_every_transition_is_allowed_or_refused_as_the_table_says(
 
 def test_the_happy_path_with_a_rework_in_the_middle() -> None:
     incident = in_state(State.RESOLVED)
-    assert incident.extra["outcome"] == "corrected_on_spot"
+    assert incident.progress.outcome == "corrected_on_spot"
     rework = act(incident, Action.VERIFY, passed=False, note="现场仍有占道")
     assert rework.incident.state is State.DISPATCHED
     assert rework.incident.squad_id == "sq-west"
-    assert rework.incident.extra["rework_count"] == 1
+    assert rework.incident.progress.rework_count == 1
     assert [e.type for e in rework.events] == [
         EventType.INCIDENT_UPDATED,
         EventType.DISPATCH_ASSIGNED,
@@ -185,7 +185,7 @@ def test_the_happy_path_with_a_rework_in_the_middle() -> None:
 def test_return_clears_the_squad_and_redispatch_is_marked() -> None:
     returned = act(in_state(State.DISPATCHED), Action.RETURN, WEST).incident
     assert returned.squad_id is None
-    assert returned.extra["return_count"] == 1
+    assert returned.progress.return_count == 1
     again = act(returned, Action.DISPATCH, squad_id="sq-east")
     assert again.incident.squad_id == "sq-east"
     assert again.events[0].detail["redispatch"] is True
@@ -251,8 +251,7 @@ def test_a_rejected_extension_changes_nothing_and_frees_the_slot() -> None:
     refused = act(asked, Action.APPROVE_EXTENSION, approved=False, reason="不予延期").incident
     assert refused.deadline == in_state(State.ACCEPTED).deadline
     assert (
-        act(refused, Action.EXTEND, WEST).incident.extra["clock"]["extensions"][-1]["status"]
-        == "pending"
+        act(refused, Action.EXTEND, WEST).incident.progress.clock.extensions[-1].status == "pending"
     )
 
 
@@ -260,12 +259,12 @@ def test_suspension_stops_the_clock_exactly() -> None:
     accepted = in_state(State.ACCEPTED)
     one_hour = T0 + timedelta(hours=1)
     suspended = act(accepted, Action.SUSPEND, at=one_hour).incident
-    assert suspended.extra["suspended"] is True
+    assert suspended.progress.suspended is True
     assert owed(suspended, RULES, one_hour) == []
     # resumed the next morning at 09:00 Shanghai (01:00 UTC): 3 working hours were left
     resumed_at = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
     resumed = act(suspended, Action.RESUME, at=resumed_at).incident
-    assert resumed.extra["suspended"] is False
+    assert resumed.progress.suspended is False
     assert resumed.deadline == datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # 09:00 + 3 h = 12:00
     view = live_view(resumed, RULES, resumed_at)
     assert view["remaining_s"] == 3 * 3600
@@ -274,10 +273,10 @@ def test_suspension_stops_the_clock_exactly() -> None:
 def test_a_squad_asks_for_suspension_and_an_operator_grants_it() -> None:
     accepted = in_state(State.ACCEPTED)
     asked = act(accepted, Action.SUSPEND, WEST).incident
-    assert asked.extra["suspension_requested"]["by"] == "w"
-    assert asked.extra.get("suspended") is not True
+    assert asked.progress.suspension_requested.by == "w"
+    assert asked.progress.suspended is not True
     granted = act(asked, Action.SUSPEND).incident
-    assert granted.extra["suspended"] is True
+    assert granted.progress.suspended is True
     assert "suspension_requested" not in granted.extra
 
 
@@ -288,7 +287,7 @@ def test_merge_moves_reports_into_the_target() -> None:
     assert decision.incident.duplicate_of == "OTHER"
     assert decision.target is not None
     assert decision.target.report_count == 3
-    assert decision.target.extra["merged_ids"] == ["I1"]
+    assert decision.target.progress.merged_ids == ("I1",)
     with pytest.raises(ValidationFailed):
         act(in_state(State.REGISTERED), Action.MERGE, target=None)
 
@@ -306,7 +305,7 @@ def test_timers_owed_and_fired_once() -> None:
     yellow = fire(dispatched, CASE_WARNING, RULES, timers[CASE_WARNING], SQUADS)
     assert yellow is not None
     assert yellow.event.type is EventType.DEADLINE_WARNING
-    assert yellow.incident.extra["colour"] == "yellow"
+    assert yellow.incident.progress.colour == "yellow"
     assert fire(yellow.incident, CASE_WARNING, RULES, timers[CASE_WARNING], SQUADS) is None
     red = fire(yellow.incident, CASE_OVERDUE, RULES, timers[CASE_OVERDUE], SQUADS)
     assert red is not None

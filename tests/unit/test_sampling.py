@@ -98,7 +98,7 @@ def test_a_failed_review_reopens_a_closed_case_as_rework() -> None:
     reopened = decision.incident
     assert reopened.state is State.DISPATCHED
     assert (reopened.squad_id, reopened.closed_at, reopened.resolved_at) == ("sq-west", None, None)
-    assert reopened.extra["rework_count"] == 1
+    assert reopened.progress.rework_count == 1
     assert [e.type for e in decision.events] == [
         EventType.INCIDENT_UPDATED,
         EventType.DISPATCH_ASSIGNED,
@@ -112,7 +112,7 @@ def test_a_failed_review_reopens_a_closed_case_as_rework() -> None:
     # the clock runs again; the days it sat closed are a pause, not time used
     assert clock.stopped_at is None
     assert clock.pauses[-1] == (before.stopped_at, later)
-    assert reopened.extra["colour"] == "green"
+    assert reopened.progress.colour == "green"
 
 
 def test_a_passed_review_keeps_the_case_closed_and_only_operators_review() -> None:
