@@ -23,7 +23,7 @@ from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.events import Event
 from dispatcher.core.incidents import Incident
 from dispatcher.core.intake import parse_report_object
-from dispatcher.web import api_incidents
+from dispatcher.web import cases
 from dispatcher.web import context as http
 from dispatcher.web import intake_services as channels
 from dispatcher.web.ratelimit import device_key
@@ -73,9 +73,9 @@ async def _create(
     planned = cap.drafts(alert, rt.ref.categories)
     reports = [parse_report_object(d.report) for d in planned]
     made = await asyncio.gather(
-        *(api_incidents.intake(rt, r, who, d.extra) for r, d in zip(reports, planned, strict=True))
+        *(cases.intake(rt, r, who, d.extra) for r, d in zip(reports, planned, strict=True))
     )
-    docs = [api_incidents.present(rt, incident) for incident, _ in made]
+    docs = [cases.present(rt, incident) for incident, _ in made]
     return docs, any(created for _, created in made)
 
 
@@ -99,7 +99,7 @@ async def _change(
         for incident, event in changes:
             work.save(incident)
             work.record([event])
-        docs = [api_incidents.present(rt, work.incident(i.id) or i) for i in incidents]
+        docs = [cases.present(rt, work.incident(i.id) or i) for i in incidents]
         answer = _answer(alert, applied, docs)
         await _record(rt, work.conn, alert, who, answer)
     return applied, docs

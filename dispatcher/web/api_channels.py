@@ -34,7 +34,7 @@ from dispatcher.core.incidents import Incident
 from dispatcher.core.lifecycle import Action, ActionIn, Context, decide
 from dispatcher.core.validation import validation_error
 from dispatcher.store import records as store
-from dispatcher.web import api_cap, api_incidents, api_open311
+from dispatcher.web import api_cap, api_open311, cases
 from dispatcher.web import context as http
 
 SELECT_DUPLICATES: Final = """
@@ -77,7 +77,7 @@ async def post_batch(request: web.Request) -> web.Response:
         if line.report is None:
             return batch.result(line, None, False)
         try:
-            incident, created = await api_incidents.intake(rt, line.report, who)
+            incident, created = await cases.intake(rt, line.report, who)
         except DispatchError as exc:
             return batch.result(replace(line, error=exc), None, False)
         return batch.result(line, incident.to_doc(rt.settings.zone), created)
@@ -134,7 +134,7 @@ async def post_unmerge(request: web.Request) -> web.Response:
         work.save(detached.record)
         work.save(detached.target)
         work.record(detached.events)
-    return http.json_response(api_incidents.present(rt, detached.record))
+    return http.json_response(cases.present(rt, detached.record))
 
 
 # -- visits --------------------------------------------------------------------------------

@@ -2,102 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
 
 from dispatcher.core.auth import INTAKE, Principal, Role, require_read_incident, require_role
-from dispatcher.core.deadlines import live_view
 from dispatcher.core.errors import Forbidden, NotFound, ValidationFailed
-from dispatcher.core.ids import IncidentId
 from dispatcher.core.incidents import Incident, State
-from dispatcher.core.intake import IncidentIn, IntakePlan, parse_report, plan_intake
-from dispatcher.core.routing import Recommendation, recommend
+from dispatcher.core.intake import parse_report
+from dispatcher.core.routing import Recommendation
 from dispatcher.store import records as store
-from dispatcher.store.journal import Planner
-from dispatcher.web import api_units
+from dispatcher.web import api_units, cases
 from dispatcher.web import context as http
 from dispatcher.web import intake_services as channels
 from dispatcher.web.ratelimit import device_key
-from geo.coords import parse_crs, to_wgs84
-from geo.errors import InvalidCoordinates
 
 MAX_LIST: Final = 1000
-
-
-def _prepare(
-    rt: http.Runtime,
-    report: IncidentIn,
-    who: Principal,
-    extra: Mapping[str, Any] | None = None,
-) -> Planner:
-    """Everything intake decides before the incident has an id: category, place, squad."""
-    ref = rt.ref
-    category = ref.categories.get(report.category)
-    if category is None:
-        raise ValidationFailed(
-            f"category: unknown category code {report.category!r}", field="category"
-        )
-    try:
-        lon, lat = to_wgs84(report.lon, report.lat, parse_crs(report.crs))
-    except InvalidCoordinates as exc:
-        raise ValidationFailed(str(exc), field=exc.field) from None
-    match = ref.zones.match(lon, lat)
-    recommendation = recommend(match, category, ref.squads, rt.settings.border_margin_m)
-
-    def planner(incident_id: IncidentId, now: datetime) -> IntakePlan:
-        return plan_intake(
-            report,
-            incident_id=incident_id,
-            lon=lon,
-            lat=lat,
-            now=now,
-            actor=who,
-            match=match,
-            category=category,
-            recommendation=recommendation,
-            policy=rt.policy,
-            extra=extra,
-        )
-
-    return planner
-
-
-async def intake(
-    rt: http.Runtime,
-    report: IncidentIn,
-    who: Principal,
-    extra: Mapping[str, Any] | None = None,
-) -> tuple[Incident, bool]:
-    """Take one validated report in; answer (incident, created) once it is durable.
-
-    ``extra`` adds fields a channel knows beyond the common report (see ``plan_intake``).
-    A report that joins an open incident is created as its ``merged`` duplicate record.
-    """
-    planner = _prepare(rt, report, who, extra)
-    key = (report.source.value, report.external_id) if report.external_id else None
-    incident, created = await rt.writer.submit(key, planner)
-    rt.metrics.intake.labels(report.source.value, "created" if created else "replayed").inc()
-    return incident, created
-
-
-def present(rt: http.Runtime, incident: Incident) -> dict[str, Any]:
-    """The incident as the API answers it: stored fields plus remaining time, colour, stage."""
-    rules = rt.policy.rules
-    doc = incident.to_doc(rules.calendar.tz)
-    doc.update(live_view(incident, rules, datetime.now(UTC)))
-    return doc
-
-
-def recommendation_for(rt: http.Runtime, incident: Incident) -> Recommendation:
-    """Who should take ``incident``, by the current zones, squads and catalogue."""
-    category = rt.ref.categories.get(incident.category)
-    if category is None:
-        raise NotFound(f"category {incident.category} is no longer in the catalogue")
-    match = rt.ref.zones.match(incident.lon, incident.lat)
-    return recommend(match, category, rt.ref.squads, rt.settings.border_margin_m)
 
 
 async def post_incident(request: web.Request) -> web.Response:
@@ -106,8 +27,8 @@ async def post_incident(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     report = parse_report(await request.read())
     await channels.of(request).limiter.take(device_key(who, report.device_id))
-    incident, created = await intake(rt, report, who)
-    return http.json_response(present(rt, incident), status=201 if created else 200)
+    incident, created = await cases.intake(rt, report, who)
+    return http.json_response(cases.present(rt, incident), status=201 if created else 200)
 
 
 async def _readable(request: web.Request) -> Incident:
@@ -122,7 +43,7 @@ async def _readable(request: web.Request) -> Incident:
 async def get_incident(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     incident = await _readable(request)
-    doc = present(rt, incident)
+    doc = cases.present(rt, incident)
     history = await store.history_of(rt.pool, incident.id)
     for entry in history:
         entry["at"] = entry["at"].astimezone(rt.settings.zone).isoformat(timespec="milliseconds")
@@ -173,7 +94,7 @@ def _filter(request: web.Request, who: Principal) -> store.IncidentFilter:
 async def list_incidents(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     docs = await store.list_incidents(rt.pool, _filter(request, http.principal(request)))
-    incidents = [present(rt, store.decode_doc(d)) for d in docs]
+    incidents = [cases.present(rt, store.decode_doc(d)) for d in docs]
     return http.json_response({"incidents": incidents, "count": len(incidents)})
 
 
@@ -197,7 +118,9 @@ async def get_recommendations(request: web.Request) -> web.Response:
     """The squads for the incident, each expanded into its best units by live position."""
     rt = http.runtime(request)
     incident = await _readable(request)
-    recommendation = await api_units.with_live_units(rt, incident, recommendation_for(rt, incident))
+    recommendation = await api_units.with_live_units(
+        rt, incident, cases.recommendation_for(rt, incident)
+    )
     return http.json_response(recommendation_json(recommendation))
 
 

@@ -25,7 +25,7 @@ from dispatcher.core.errors import BadRequest, DispatchError, Forbidden, NotFoun
 from dispatcher.core.incidents import Incident
 from dispatcher.core.intake import parse_report_object
 from dispatcher.store import records as store
-from dispatcher.web import api_incidents
+from dispatcher.web import cases
 from dispatcher.web import context as http
 from dispatcher.web import intake_services as channels
 from dispatcher.web.ratelimit import device_key
@@ -148,7 +148,7 @@ async def post_request(request: web.Request) -> web.Response:
     if "target_name" in wanted.attributes:
         extra["target_name"] = wanted.attributes["target_name"]
     try:
-        incident, created = await api_incidents.intake(rt, report, who, extra)
+        incident, created = await cases.intake(rt, report, who, extra)
     except DispatchError as exc:
         if exc.status == 422:  # a place or category intake refuses: GeoReport's 400
             raise BadRequest(exc.message, field=exc.field) from None

@@ -30,7 +30,7 @@ from dispatcher.core.sampling import (
     parse_sample,
     review_command,
 )
-from dispatcher.web import api_incidents
+from dispatcher.web import cases
 from dispatcher.web import context as http
 
 # incidents closed in the period (the history says when) and closed still
@@ -197,7 +197,7 @@ async def post_check(request: web.Request) -> web.Response:
         )
     tz = rt.settings.zone
     return http.json_response(
-        {"item": item_json(checked, tz), "incident": api_incidents.present(rt, decision.incident)}
+        {"item": item_json(checked, tz), "incident": cases.present(rt, decision.incident)}
     )
 
 
