@@ -62,7 +62,9 @@ def ancestors(squad_id: str | None, squads: Mapping[str, Squad]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Alert:
+class Fired:
+    """What a due timer gives: the incident marked, its event, the supervision to open."""
+
     incident: Incident
     event: Event
     supervision: tuple[str, list[str]] | None = None  # (note, squads notified)
@@ -70,7 +72,7 @@ class Alert:
 
 def fire(
     incident: Incident, kind: str, rules: Rules, now: datetime, squads: Mapping[str, Squad]
-) -> Alert | None:
+) -> Fired | None:
     """The alert a due timer gives, or None when the incident no longer owes it."""
     progress = incident.progress
     if progress.suspended or not incident.state.is_open:
@@ -124,7 +126,7 @@ def fire(
         detail=detail,
         only_topics=tuple(topics),
     )
-    return Alert(changed, event, supervision)
+    return Fired(changed, event, supervision)
 
 
 DELETE_TIMERS: Final = "DELETE FROM timers WHERE incident_id = ANY($1::text[])"
