@@ -116,14 +116,18 @@ def cmd_report_monthly(args: argparse.Namespace) -> int:
     from dispatcher.core.reports import ReportFormat  # noqa: PLC0415
     from dispatcher.store.figures import monthly_from_database  # noqa: PLC0415
 
-    settings = _settings("report monthly", require=["database_url"], only=["tz"])
+    settings = _settings("report monthly", require=["database_url"], only=["tz", "score_weights"])
     if settings is None:
         return 2
     out = Path(args.out)
     try:
         body = asyncio.run(
             monthly_from_database(
-                settings.database_url, settings.zone, args.month, ReportFormat(args.format)
+                settings.database_url,
+                settings.zone,
+                args.month,
+                ReportFormat(args.format),
+                settings.score_weights.as_dict(),
             )
         )
     except ValidationFailed as exc:

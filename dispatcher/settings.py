@@ -257,6 +257,52 @@ def _covers(first: tuple[int, int], last: tuple[int, int], day: date) -> bool:
     return month_day >= first or month_day <= last
 
 
+#: the rates a 综合指标值 may weigh: the names of dispatcher.core.stats.RATES (a unit test
+#: keeps the two equal; the settings import nothing of the package)
+SCORED_RATES: Final = (
+    "disposal_rate",
+    "on_time_rate",
+    "close_rate",
+    "on_time_close_rate",
+    "rework_rate",
+    "extension_rate",
+    "overdue_open_rate",
+)
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    """The weights of the 综合指标值 (docs/API.md §7): ``disposal_rate:30,rework_rate:20``.
+
+    Each name one of :data:`SCORED_RATES`, at most once; each weight a finite number ≥ 0, at
+    least one above 0; rates left out weigh 0. ``str`` writes them as ``parse`` reads them.
+    """
+
+    pairs: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> ScoreWeights:
+        pairs: dict[str, float] = {}
+        for part in raw.split(","):
+            name, colon, number = part.partition(":")
+            name = name.strip()
+            if not colon or name not in SCORED_RATES or name in pairs:
+                raise ValueError(raw)
+            weight = float(number)
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(raw)
+            pairs[name] = weight
+        if sum(pairs.values()) <= 0:
+            raise ValueError(raw)
+        return cls(tuple(pairs.items()))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.pairs)
+
+    def __str__(self) -> str:
+        return ",".join(f"{name}:{Number(0).format(weight)}" for name, weight in self.pairs)
+
+
 @dataclass(frozen=True)
 class Variable:
     """How one field of :class:`Settings` is read: from ``name``, as ``kind`` says."""
@@ -508,6 +554,23 @@ class Settings:
         Whole(1),
         "largest photo accepted (413 above it)",
         default=10 * 1024 * 1024,
+    )
+    score_weights: ScoreWeights = variable(
+        "DISPATCH_SCORE_WEIGHTS",
+        Parser(
+            ScoreWeights.parse,
+            "rate:weight pairs separated by commas, each rate at most once, weights ≥ 0 and"
+            " not all 0; rates: " + ", ".join(SCORED_RATES),
+        ),
+        "the weights of the 综合指标值 in `/api/v1/stats` and the monthly report, where a"
+        " request names none (docs/API.md §7); rates left out weigh 0. No national standard"
+        " fixes them: each city or district sets its own in its evaluation rules (考评办法)."
+        " The default is the scheme this project has shipped since its first figures (处置率"
+        " 30, 按期处置率 20, 返工率 20, 超期未处置率 20, 延期率 10); its source was not"
+        " recorded, so set the deployment's own",
+        default=ScoreWeights.parse(
+            "disposal_rate:30,on_time_rate:20,rework_rate:20,overdue_open_rate:20,extension_rate:10"
+        ),
     )
     # Without a variable: clients are told both limits (docs/API.md), and deploy/nginx.conf's
     # limits sit just above them so that the app's own JSON 413 answers. Tests may set them.

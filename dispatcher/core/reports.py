@@ -4,7 +4,9 @@ Both are written from the same :class:`~dispatcher.core.stats.Figures` as ``GET 
 answers for the month, so every number in them equals the API's. The workbook has one sheet
 per grouping (Chinese headers, a 合计 row computed from the totals, not by adding rates) and
 a 说明 sheet stating the period, the formulas, the edge rules and the score's weights. The
-CSV holds the same rows, one grouping after the other, with a 分组方式 column.
+CSV holds the same rows, one grouping after the other, with a 分组方式 column. A figure without
+a value (a rate or score whose denominator is 0, a time never measured) is written "—" in
+both, as the pages show it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ KEY_HEADERS: Final[Mapping[GroupBy, str]] = {
 NOTES_SHEET: Final = "说明"
 #: the row of the column headers in every grouping sheet (a title and the period above it)
 HEADER_ROW: Final = 3
+#: what a cell of a figure without a value holds (the API's null)
+NO_VALUE: Final = "—"
 
 
 class ReportFormat(StrEnum):
@@ -115,8 +119,10 @@ def write_xlsx(
             sheet.cell(row=r, column=1, value=group.key if group is not figs.total else "合计")
             sheet.cell(row=r, column=2, value=group.name)
             for c, ((name, _), value) in enumerate(zip(cols, values(group), strict=True), 3):
-                cell = sheet.cell(row=r, column=c, value=value)
-                if name in rate_fields:
+                cell = sheet.cell(row=r, column=c, value=NO_VALUE if value is None else value)
+                if value is None:
+                    cell.alignment = Alignment(horizontal="center")
+                elif name in rate_fields:
                     cell.number_format = "0.00%"
                 elif name == "score":
                     cell.number_format = "0.00"
@@ -145,7 +151,9 @@ def notes(meta: Mapping[str, str], weights: Mapping[str, float]) -> list[tuple[s
         lines.append((f"{LABELS[name]}（{name}）", DEFINITIONS[name]))
     lines.extend((f"规则 {n}", text) for n, text in enumerate(RULES, start=1))
     shown = "，".join(f"{LABELS[k]} {v:g}" for k, v in weights.items())
-    lines.append(("综合指标权重", shown))
+    lines.append(
+        ("综合指标权重", f"{shown}（本部署或本次请求的设定；各地考评办法自定，非国家标准）")
+    )
     return lines
 
 
@@ -169,7 +177,7 @@ def write_csv(figures: Mapping[GroupBy, Figures]) -> bytes:
         for group in (*figs.groups, figs.total):
             key = "合计" if group is figs.total else group.key
             row: Sequence[Any] = [SHEETS[group_by], key or "", group.name, *values(group)]
-            writer.writerow(["" if v is None else _csv_value(v) for v in row])
+            writer.writerow([NO_VALUE if v is None else _csv_value(v) for v in row])
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -7,9 +7,17 @@ distinct standings per group, however many incidents) and measure the stage time
 :func:`classify` says which counts a standing adds to, and :func:`tabulate` turns the counted
 standings into the counts, the rates, the times and the 综合指标值 of each group.
 
+The rates follow the national 数字化城市管理 evaluation practice (CJ/T 292, the GB/T 30428
+series): each divides by the cases that should have been handled by ``as_of``, not by every
+case. 应处置数 is the dispatched cases less those still inside their limit and not yet
+resolved (按时待处置); 应结案数 the registered cases less those still inside their limit and
+not yet closed (按时待结案). A case being handled on time therefore weighs on no rate until its
+deadline passes.
+
 What each figure means is :data:`DEFINITIONS`; the rules for the edges (an incident that
 crosses the period's end, a suspended one, a merged duplicate, whose squad a row is) are
-:data:`RULES`. Both are stated word for word in the API documentation and the report.
+:data:`RULES`. Both are stated word for word in the API documentation and the report. The
+weights of the 综合指标值 are the deployment's (``DISPATCH_SCORE_WEIGHTS``); none is national.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ class Standing:
     suspended: bool = False  # suspended (挂账) at as_of
     on_time: bool = False  # its last resolution was at or before its deadline
     past_deadline: bool = False  # its deadline, as it stood, was before as_of
+    closed_on_time: bool = False  # its last closing was at or before its deadline then
 
 
 #: the counts of a group, in the order of the report's columns
@@ -51,10 +60,13 @@ COUNTS: Final = (
     "received",
     "registered",
     "dispatched",
+    "due_disposal",
     "resolved",
+    "resolved_on_time",
+    "overdue_open",
+    "due_close",
     "closed",
     "closed_on_time",
-    "overdue_open",
     "reworked",
     "extended",
     "returned",
@@ -64,35 +76,31 @@ COUNTS: Final = (
 )
 #: rate → (numerator, denominator)
 RATES: Final[Mapping[str, tuple[str, str]]] = {
-    "disposal_rate": ("resolved", "dispatched"),
-    "on_time_rate": ("closed_on_time", "dispatched"),
-    "close_rate": ("closed", "registered"),
-    "rework_rate": ("reworked", "registered"),
-    "extension_rate": ("extended", "dispatched"),
-    "overdue_open_rate": ("overdue_open", "dispatched"),
+    "disposal_rate": ("resolved", "due_disposal"),
+    "on_time_rate": ("resolved_on_time", "due_disposal"),
+    "close_rate": ("closed", "due_close"),
+    "on_time_close_rate": ("closed_on_time", "due_close"),
+    "rework_rate": ("reworked", "due_close"),
+    "extension_rate": ("extended", "due_disposal"),
+    "overdue_open_rate": ("overdue_open", "due_disposal"),
 }
 #: rates where less is better: they enter the score as (1 − rate)
 NEGATIVE: Final = frozenset({"rework_rate", "extension_rate", "overdue_open_rate"})
 TIMES: Final = ("report_to_dispatch", "dispatch_to_accept", "accept_to_resolve")
 RATE_DECIMALS: Final = 6
 SCORE_DECIMALS: Final = 4
-#: the usual scheme: 处置率 30, 按期处置率 20, 返工率 20, 超期未处置率 20, 延期率 10
-DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
-    "disposal_rate": 30.0,
-    "on_time_rate": 20.0,
-    "rework_rate": 20.0,
-    "overdue_open_rate": 20.0,
-    "extension_rate": 10.0,
-}
 
 LABELS: Final[Mapping[str, str]] = {
     "received": "受理数",
     "registered": "立案数",
-    "dispatched": "派遣数（应处置数）",
+    "dispatched": "派遣数",
+    "due_disposal": "应处置数",
     "resolved": "处置数",
+    "resolved_on_time": "按期处置数",
+    "overdue_open": "超期待处置数",
+    "due_close": "应结案数",
     "closed": "结案数",
-    "closed_on_time": "按期处置数",
-    "overdue_open": "超期未处置数",
+    "closed_on_time": "按期结案数",
     "reworked": "返工数",
     "extended": "延期数",
     "returned": "回退数",
@@ -102,6 +110,7 @@ LABELS: Final[Mapping[str, str]] = {
     "disposal_rate": "处置率",
     "on_time_rate": "按期处置率",
     "close_rate": "结案率",
+    "on_time_close_rate": "按期结案率",
     "rework_rate": "返工率",
     "extension_rate": "延期率",
     "overdue_open_rate": "超期未处置率",
@@ -111,59 +120,90 @@ LABELS: Final[Mapping[str, str]] = {
     "score": "综合指标值",
 }
 
+#: where the rates' definitions come from, stated with them
+SOURCE: Final = (
+    "national 数字化城市管理 evaluation practice (CJ/T 292 城市市政综合监管信息系统 绩效评价, "
+    "the GB/T 30428 数字化城市管理信息系统 series)"
+)
+
 #: what each count and rate means, as stated in the API documentation and the report
 DEFINITIONS: Final[Mapping[str, str]] = {
     "received": "incidents received in the period, merged duplicates excluded",
     "registered": "of those, registered (立案) before as_of",
-    "dispatched": "of those, dispatched to a squad before as_of (应处置数)",
+    "dispatched": "of those, dispatched to a squad before as_of",
+    "due_disposal": "of those dispatched, all but the ones not yet resolved at as_of and still "
+    "inside their limit (按时待处置: deadline not before as_of, or suspended); "
+    "应处置数 = 派遣数 − 按时待处置数",
     "resolved": "of those dispatched, resolved or closed at as_of (not sent back for rework)",
-    "closed": "of those, closed (结案) at as_of",
-    "closed_on_time": "of those closed, whose last resolution was at or before the deadline "
-    "in force then (approved extensions added, time suspended not counted)",
+    "resolved_on_time": "of those resolved, whose last resolution was at or before the "
+    "deadline in force then (approved extensions added, time suspended not counted)",
     "overdue_open": "of those dispatched, not yet resolved at as_of, not suspended, and past "
     "their deadline",
-    "reworked": "of those, sent back at least once by a failed verification or review (返工)",
-    "extended": "of those, with at least one approved extension (延期)",
-    "returned": "of those, returned by a squad at least once (回退)",
-    "suspended": "of those, suspended (挂账) at as_of",
+    "due_close": "of those registered, all but the ones not yet closed at as_of and still "
+    "inside their limit (按时待结案: deadline not before as_of, or suspended); "
+    "应结案数 = 立案数 − 按时待结案数",
+    "closed": "of those dispatched, closed (结案) at as_of",
+    "closed_on_time": "of those closed, whose last closing (the passed verification) was at or "
+    "before the deadline in force then",
+    "reworked": "of those dispatched, sent back at least once by a failed verification or "
+    "review (返工)",
+    "extended": "of those dispatched, with at least one approved extension (延期)",
+    "returned": "of those dispatched, returned by a squad at least once (回退)",
+    "suspended": "of those dispatched, suspended (挂账) at as_of and not resolved",
     "rejected": "of those received, not registered (不予立案)",
     "merged": "incidents received in the period that are merged duplicates (并案) at as_of",
-    "disposal_rate": "处置率 = resolved / dispatched",
-    "on_time_rate": "按期处置率 = closed_on_time / dispatched",
-    "close_rate": "结案率 = closed / registered",
-    "rework_rate": "返工率 = reworked / registered",
-    "extension_rate": "延期率 = extended / dispatched",
-    "overdue_open_rate": "超期未处置率 = overdue_open / dispatched",
+    "disposal_rate": "处置率 = 处置数 / 应处置数 (resolved / due_disposal)",
+    "on_time_rate": "按期处置率 = 按期处置数 / 应处置数 (resolved_on_time / due_disposal)",
+    "close_rate": "结案率 = 结案数 / 应结案数 (closed / due_close)",
+    "on_time_close_rate": "按期结案率 = 按期结案数 / 应结案数 (closed_on_time / due_close)",
+    "rework_rate": "返工率 = 返工数 / 应结案数 (reworked / due_close)",
+    "extension_rate": "延期率 = 延期数 / 应处置数 (extended / due_disposal)",
+    "overdue_open_rate": "超期未处置率 = 超期待处置数 / 应处置数 (overdue_open / due_disposal)",
     "report_to_dispatch": "seconds from the report to the first dispatch (0 when intake "
     "dispatched it itself); average and 90th percentile",
     "dispatch_to_accept": "seconds from the dispatch that was signed for to the first "
     "sign-for (签收)",
     "accept_to_resolve": "seconds from the first sign-for to the first resolution, time "
     "suspended excluded",
-    "score": "综合指标值 = 100 × Σ weight × x / Σ weight, x the rate for 处置率, 按期处置率 "
-    "(and 结案率) and 1 − rate for 返工率, 超期未处置率, 延期率; none while a weighted rate "
-    "has no denominator",
+    "score": "综合指标值 = 100 × Σ weight × x / Σ weight, x the rate for 处置率, 按期处置率, "
+    "结案率 and 按期结案率 and 1 − rate for 返工率, 超期未处置率, 延期率; none while a "
+    "weighted rate has no denominator. The weights are the deployment's "
+    "(DISPATCH_SCORE_WEIGHTS, or the request's weights); no national standard fixes them",
 }
 
 RULES: Final = (
     "The figures of a period [from, to) are about the incidents received in it, each as it "
     "stood at as_of (to, or now while the period runs): nothing at or after as_of counts, so "
     "a finished period's figures never change.",
+    "The rates follow " + SOURCE + ": each divides by the cases that should have been "
+    "handled by as_of. 应处置数 = 派遣数 − 按时待处置数 and 应结案数 = 立案数 − 按时待结案数, "
+    "where a case is 按时待处置 (待结案) when at as_of it is not yet resolved (closed) and "
+    "still inside its limit: its deadline, as it stood, is not before as_of. A case inside "
+    "its limit is in no denominator; one past it is in the denominator and, until handled, "
+    "counts against the rate.",
     "An incident that crosses the period's end counts in the period it was received in, "
     "with its state at as_of (e.g. dispatched, not resolved, overdue if its deadline passed).",
     "A merged duplicate (并案) counts only as merged, in no other count or rate; the incident "
     "it was merged into counts once.",
-    "A suspended incident (挂账) is not overdue while suspended; time suspended counts "
-    "neither against its deadline nor in the sign-for→resolution time.",
+    "A suspended incident (挂账) is not overdue while suspended: its clock is stopped, so "
+    "until it is resolved (closed) it is inside its limit, 按时待处置 (按时待结案), in no "
+    "denominator; time suspended counts neither against its deadline nor in the "
+    "sign-for→resolution time.",
     "Rows are attributed to the squad the incident was last dispatched to before as_of; "
     "support squads of a joint dispatch are not credited; never dispatched: no squad.",
-    "A rate whose denominator is 0 is null. Rates are rounded to 6 decimal places (0.428571 "
-    "is 42.8571%), the score to 4, times to the millisecond. Percentiles interpolate "
-    "linearly (PostgreSQL percentile_cont). Days are calendar days in DISPATCH_TZ.",
+    "A rate whose denominator is 0 is null (shown as —). Rates are rounded to 6 decimal "
+    "places (0.428571 is 42.8571%), the score to 4, times to the millisecond. Percentiles "
+    "interpolate linearly (PostgreSQL percentile_cont). Days are calendar days in DISPATCH_TZ.",
 )
 
 _RESOLVED: Final = frozenset({"resolved", "closed"})
 _UNRESOLVED: Final = frozenset({"dispatched", "accepted", "returned"})
+
+
+def inside_limit(s: Standing) -> bool:
+    """Whether a case not yet handled is still inside its limit at as_of (RULES 2 and 5):
+    its deadline not passed, or its clock stopped by a suspension."""
+    return s.suspended or not s.past_deadline
 
 
 def classify(s: Standing) -> tuple[str, ...]:
@@ -175,16 +215,23 @@ def classify(s: Standing) -> tuple[str, ...]:
         marks.append("rejected")
     if s.registered:
         marks.append("registered")
+        if s.state == "closed" or not inside_limit(s):
+            marks.append("due_close")
     if not s.dispatched:
         return tuple(marks)
     marks.append("dispatched")
-    if s.state in _RESOLVED:
+    resolved = s.state in _RESOLVED
+    if resolved or not inside_limit(s):
+        marks.append("due_disposal")
+    if resolved:
         marks.append("resolved")
+        if s.on_time:
+            marks.append("resolved_on_time")
     if s.state == "closed":
         marks.append("closed")
-        if s.on_time:
+        if s.closed_on_time:
             marks.append("closed_on_time")
-    if s.suspended and s.state not in _RESOLVED:
+    if s.suspended and not resolved:
         marks.append("suspended")
     elif s.state in _UNRESOLVED and s.past_deadline:
         marks.append("overdue_open")
@@ -211,10 +258,11 @@ def score(rates: Mapping[str, float | None], weights: Mapping[str, float]) -> fl
     return round(100.0 * points / total, SCORE_DECIMALS)
 
 
-def parse_weights(text: str | None) -> dict[str, float]:
-    """``disposal_rate:30,on_time_rate:20,...``; rates left out weigh 0. None: the default."""
+def parse_weights(text: str | None, default: Mapping[str, float]) -> dict[str, float]:
+    """``disposal_rate:30,on_time_rate:20,...``; rates left out weigh 0. None or blank:
+    ``default`` (the deployment's ``DISPATCH_SCORE_WEIGHTS``)."""
     if text is None or not text.strip():
-        return dict(DEFAULT_WEIGHTS)
+        return dict(default)
     weights: dict[str, float] = {}
     for part in text.split(","):
         name, sep, raw = part.partition(":")

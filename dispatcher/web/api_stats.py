@@ -88,7 +88,7 @@ async def get_stats(request: web.Request) -> web.Response:
     squad_id = figures_scope(http.principal(request), query.get("squad_id"))
     group_by = choice(query, "group_by", GroupBy, GroupBy.SQUAD)
     zone_level = choice(query, "zone_level", ZoneLevel, DEFAULT_ZONE_LEVEL)
-    weights = parse_weights(query.get("weights"))
+    weights = parse_weights(query.get("weights"), rt.settings.score_weights.as_dict())
     tz = rt.settings.zone
     period = parse_period(
         query.get("from"), query.get("to"), query.get("as_of"), tz, datetime.now(UTC)
@@ -114,7 +114,7 @@ async def get_monthly_report(request: web.Request) -> web.Response:
     squad_id = figures_scope(http.principal(request), query.get("squad_id"))
     fmt = choice(query, "format", ReportFormat, ReportFormat.XLSX)
     zone_level = choice(query, "zone_level", ZoneLevel, DEFAULT_ZONE_LEVEL)
-    weights = parse_weights(query.get("weights"))
+    weights = parse_weights(query.get("weights"), rt.settings.score_weights.as_dict())
     month = query.get("month")
     name, body = await monthly_report(
         rt.pool,

@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from dispatcher.core.reports import GROUPINGS, HEADER_ROW, KEY_HEADERS, NOTES_SHEET, SHEETS, columns
+from dispatcher.core.reports import (
+    GROUPINGS,
+    HEADER_ROW,
+    KEY_HEADERS,
+    NO_VALUE,
+    NOTES_SHEET,
+    SHEETS,
+    columns,
+)
 from tests.integration.support import ADMIN, Api
 from tests.integration.test_stats import build
 
@@ -29,7 +37,7 @@ def month_now() -> str:
 
 
 def flat(group: dict[str, Any]) -> list[Any]:
-    """A group of the API in the order of the report's figure columns."""
+    """A group of the API in the order of the report's figure columns, null written "—"."""
     values = []
     for name, _ in columns():
         if "." in name:
@@ -37,7 +45,7 @@ def flat(group: dict[str, Any]) -> list[Any]:
             values.append(group["times"][stage][figure])
         else:
             values.append(group[name])
-    return values
+    return [NO_VALUE if v is None else v for v in values]
 
 
 async def api_figures(api: Api, month: str, as_of: str, group_by: str) -> dict[str, Any]:
@@ -84,6 +92,10 @@ async def test_the_workbook_equals_the_api_figures_cell_by_cell(api: Api) -> Non
             assert list(line[2:]) == flat(group), (group_by, key)
     squads = {r[0]: r for r in book[SHEETS[GROUPINGS[0]]].iter_rows(values_only=True)}
     assert squads["合计"][2] == 11  # the build's nine, and the two received around its period
+    # nothing never dispatched is due: its 处置率 and 结案率 are "—" here, null in the API
+    labels = [c.value for c in book[SHEETS[GROUPINGS[0]]][HEADER_ROW]]
+    assert squads[None][labels.index("应结案数")] == 0
+    assert squads[None][labels.index("结案率")] == squads[None][labels.index("处置率")] == "—"
 
 
 def cli_report(
@@ -129,9 +141,7 @@ async def test_the_cli_writes_the_same_figures_as_csv(
     expected = [*body["groups"], body["total"]]
     assert [r[1] for r in mine] == [*(g["key"] or "" for g in body["groups"]), "合计"]
     for line, group in zip(mine, expected, strict=True):
-        want = [
-            "" if v is None else repr(v) if isinstance(v, float) else str(v) for v in flat(group)
-        ]
+        want = [repr(v) if isinstance(v, float) else str(v) for v in flat(group)]
         assert line[3:] == want
     xlsx = tmp_path / "report.xlsx"
     done = await asyncio.to_thread(cli_report, database_url, month, xlsx, "xlsx")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -142,8 +142,19 @@ def row(body: dict[str, Any], key: str | None) -> dict[str, Any]:
     return found[0]
 
 
-COUNTS = ("received", "registered", "dispatched", "resolved", "closed", "closed_on_time")
-MORE = ("overdue_open", "reworked", "extended", "returned", "suspended", "rejected", "merged")
+COUNTS = (
+    "received",
+    "registered",
+    "dispatched",
+    "due_disposal",
+    "resolved",
+    "resolved_on_time",
+    "overdue_open",
+    "due_close",
+    "closed",
+    "closed_on_time",
+)
+MORE = ("reworked", "extended", "returned", "suspended", "rejected", "merged")
 
 
 def counts(group: dict[str, Any]) -> tuple[int, ...]:
@@ -154,31 +165,41 @@ async def test_every_figure_of_a_hand_built_history(api: Api) -> None:
     town = await build(api)
     body = await stats(api, **{"from": town.start, "to": town.end, "group_by": "squad"})
     total = body["total"]
-    # received: i1-i5, i7-i10 (i6 merged); registered and dispatched: i1-i4, i7-i9;
-    # resolved: i1, i2 (closed) and i9 (resolved at the end); overdue: i7 (i8 suspended)
-    assert counts(total) == (9, 7, 7, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1)
-    assert total["disposal_rate"] == round(3 / 7, 6)
-    assert total["on_time_rate"] == round(2 / 7, 6)
-    assert total["close_rate"] == round(2 / 7, 6)
-    assert total["rework_rate"] == round(1 / 7, 6)
-    assert total["extension_rate"] == round(1 / 7, 6) == 0.142857
-    assert total["overdue_open_rate"] == round(1 / 7, 6)
+    # received: i1-i5, i7-i10 (i6 merged); registered and dispatched: i1-i4, i7-i9.
+    # Inside their limit at the end, so in no denominator: i3 and i4 (being handled), i8
+    # (suspended), and i9 for closing (resolved, not yet verified). 应处置数: i1, i2, i9
+    # (resolved, all in time) and i7 (overdue); 应结案数: i1, i2 (closed in time) and i7.
+    assert counts(total) == (9, 7, 7, 4, 3, 3, 1, 3, 2, 2, 1, 1, 1, 1, 1, 1)
+    # the national denominators; before, each divided by 派遣数 or 立案数, 7
+    assert total["disposal_rate"] == 0.75  # 3 / 4 (was 3 / 7)
+    assert total["on_time_rate"] == 0.75  # 按期处置数 3 / 4 (was closed on time 2 / 7)
+    assert total["close_rate"] == round(2 / 3, 6)  # (was 2 / 7)
+    assert total["on_time_close_rate"] == round(2 / 3, 6)
+    assert total["rework_rate"] == round(1 / 3, 6)  # (was 1 / 7)
+    assert total["extension_rate"] == 0.25  # i3, inside its extended limit (was 1 / 7)
+    assert total["overdue_open_rate"] == 0.25  # (was 1 / 7)
 
     sq_west = row(body, "sq-west")  # i1, i2, i3, i7, i8
-    assert counts(sq_west) == (5, 5, 5, 2, 2, 2, 1, 1, 1, 0, 1, 0, 0)
+    assert counts(sq_west) == (5, 5, 5, 3, 2, 2, 1, 3, 2, 2, 1, 1, 0, 1, 0, 0)
     assert sq_west["name"] == "西街道中队"
-    assert sq_west["disposal_rate"] == 0.4
-    # 30·0.4 + 20·0.4 + 20·(1 − 0.2) + 20·(1 − 0.2) + 10·(1 − 0.2)
-    assert sq_west["score"] == pytest.approx(60.0)
+    assert sq_west["disposal_rate"] == round(2 / 3, 6)
+    # 30·⅔ + 20·⅔ + 20·(1 − ⅓) + 20·(1 − ⅓) + 10·(1 − ⅓), out of 100
+    assert sq_west["score"] == pytest.approx(100 * 2 / 3, abs=1e-3)
     sq_east = row(body, "sq-east")  # i4 (returned by west, re-sent here), i9
-    assert counts(sq_east) == (2, 2, 2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0)
-    assert sq_east["score"] == pytest.approx(30 * 0.5 + 0 + 20 + 20 + 10)
+    assert counts(sq_east) == (2, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0)
+    assert (sq_east["disposal_rate"], sq_east["extension_rate"]) == (1.0, 0.0)
+    # nothing of east's is due to close yet: 结案率, 按期结案率 and 返工率 are null, not 0
+    assert (sq_east["close_rate"], sq_east["on_time_close_rate"]) == (None, None)
+    assert sq_east["rework_rate"] is None
+    assert sq_east["score"] is None  # 返工率 is weighted
     nobody = row(body, None)  # i5 rejected, i10 waiting, i6 merged
-    assert counts(nobody) == (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1)
+    assert counts(nobody) == (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1)
     assert nobody["disposal_rate"] is None
     assert nobody["score"] is None
-    assert counts(row(body, "centre")) == (0,) * 13  # every squad has a row
-    assert body["formulas"]["disposal_rate"] == "处置率 = resolved / dispatched"
+    assert counts(row(body, "centre")) == (0,) * 16  # every squad has a row
+    assert body["formulas"]["disposal_rate"] == (
+        "处置率 = 处置数 / 应处置数 (resolved / due_disposal)"
+    )
 
 
 async def test_times_are_measured_from_the_history(api: Api) -> None:
@@ -288,8 +309,8 @@ async def test_weights_are_configurable(api: Api) -> None:
         **{"from": town.start, "to": town.end},
         weights="disposal_rate:1,rework_rate:1",
     )
-    # west: 处置率 2/5, 返工率 1/5 → 100 × (0.4 + 0.8) / 2
-    assert row(body, "sq-west")["score"] == pytest.approx(60.0)
+    # west: 处置率 2/3, 返工率 1/3 → 100 × (⅔ + ⅔) / 2
+    assert row(body, "sq-west")["score"] == pytest.approx(100 * 2 / 3, abs=1e-3)
     assert body["weights"] == {"disposal_rate": 1.0, "rework_rate": 1.0}
 
 
@@ -317,3 +338,42 @@ async def test_time_suspended_is_not_handling_time(api: Api) -> None:
     assert figure["count"] == 1
     assert figure["avg_s"] == pytest.approx(handled.total_seconds(), abs=0.003)
     assert figure["avg_s"] < (at["resolve"] - at["accept"]).total_seconds() - 0.35
+
+
+async def test_a_case_enters_the_denominators_when_its_limit_passes(api: Api) -> None:
+    """Judged at an injected as_of: before its deadline a case being handled weighs on no
+    rate (null, not 0); after it, it is due and overdue; handled late, it is disposed of
+    and closed, but neither on time."""
+    await load(api)
+    op, w = await api.token("operator"), await api.token("squad", "sq-west")
+    device = await api.token("device")
+    start = datetime.now(UTC)
+    _, late = await api.report(device, lon=west(1)[0], lat=west(1)[1], category=FAST["code"])
+    _, quick = await api.report(device, lon=west(2)[0], lat=west(2)[1], category=FAST["code"])
+    await act(api, late["id"], w, action="accept")
+    await act(api, quick["id"], w, action="accept")
+    await act(api, quick["id"], w, action="resolve", outcome="cleared")  # within 0.72 s
+    deadline = datetime.fromisoformat(late["deadline"])
+    await asyncio.sleep(
+        max(0.0, _seconds_until(late["deadline"]), _seconds_until(quick["deadline"]))
+    )
+    await asyncio.sleep(0.05)
+    await act(api, quick["id"], op, action="verify", passed=True)  # closed after its deadline
+    passed = datetime.now(UTC)
+    period = {"from": start, "to": passed, "group_by": "category"}
+
+    before = row(
+        await stats(api, **period, as_of=deadline - timedelta(milliseconds=1)), FAST["code"]
+    )
+    # at as_of: late signed for and inside its limit; quick resolved, inside it to close
+    assert (before["dispatched"], before["due_disposal"], before["resolved"]) == (2, 1, 1)
+    assert (before["registered"], before["due_close"], before["overdue_open"]) == (2, 0, 0)
+    assert before["disposal_rate"] == 1.0  # quick alone is due, and disposed of
+    assert before["close_rate"] is None  # nothing is due to close yet: null, not 0
+
+    after = row(await stats(api, **period), FAST["code"])  # judged at `to`
+    assert (after["due_disposal"], after["overdue_open"], after["due_close"]) == (2, 1, 2)
+    assert (after["resolved_on_time"], after["closed"], after["closed_on_time"]) == (1, 1, 0)
+    assert after["disposal_rate"] == after["overdue_open_rate"] == 0.5
+    assert after["on_time_rate"] == 0.5
+    assert (after["close_rate"], after["on_time_close_rate"]) == (0.5, 0.0)

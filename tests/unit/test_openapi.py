@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dispatcher.app import create_app
-from dispatcher.core.stats import COUNTS, RATES
+from dispatcher.core.stats import COUNTS, DEFINITIONS, RATES
 from dispatcher.settings import Settings
 from dispatcher.web.openapi import api_routes, document
 
@@ -27,6 +27,11 @@ API_FIGURES = (
     "on_time_rate",
     "close_rate",
     "rework_rate",
+    # added within v1: the national denominators and 按期处置数, 按期结案率
+    "due_disposal",
+    "due_close",
+    "resolved_on_time",
+    "on_time_close_rate",
 )
 #: routes of docs/API.md, whose requests and answers must have schemas
 API_ROUTES = [
@@ -145,17 +150,14 @@ def test_the_figures_are_described_with_their_formulas(
     group = doc["components"]["schemas"]["StatsGroup"]
     assert set(API_FIGURES) <= set(group["required"])
     assert set(COUNTS) | set(RATES) <= set(group["properties"])
-    assert group["properties"]["disposal_rate"]["description"] == "处置率 = resolved / dispatched"
+    assert group["properties"]["disposal_rate"]["description"] == (
+        "处置率 = 处置数 / 应处置数 (resolved / due_disposal)"
+    )
     stats = doc["paths"]["/api/v1/stats"]["get"]
-    for formula in (
-        "处置率 =",
-        "按期处置率 =",
-        "结案率 =",
-        "返工率 =",
-        "延期率 =",
-        "超期未处置率 =",
-    ):
-        assert formula in stats["description"]
+    for name in RATES:
+        assert group["properties"][name]["description"] == DEFINITIONS[name]
+        assert DEFINITIONS[name] in stats["description"]
+    assert "应处置数 = 派遣数 − 按时待处置数" in stats["description"]
     assert "merged duplicate" in stats["description"]
     assert "suspended" in stats["description"]
     assert "crosses the period's end" in stats["description"]

@@ -13,6 +13,7 @@ from dispatcher import cli
 from dispatcher.settings import (
     ConfigError,
     Number,
+    ScoreWeights,
     Settings,
     Whole,
     WorkWindows,
@@ -72,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     "DISPATCH_UNIT_MOVED_MAX_PER_S": 200.0,
     "DISPATCH_MEDIA_DIR": Path(".data/media"),
     "DISPATCH_MEDIA_MAX_BYTES": 10 * 1024 * 1024,
+    "DISPATCH_SCORE_WEIGHTS": ScoreWeights.parse(
+        "disposal_rate:30,on_time_rate:20,rework_rate:20,overdue_open_rate:20,extension_rate:10"
+    ),
 }
 
 
@@ -202,6 +206,21 @@ def test_urls_must_have_their_scheme() -> None:
         read(DISPATCH_HOTLINE_CALLBACK_URL="ftp://hotline")
     assert read(DISPATCH_REDIS_URL="rediss://:pw@r:6380/1").redis_url == "rediss://:pw@r:6380/1"
     assert read(DISPATCH_DATABASE_URL="postgres://db/x").database_url == "postgres://db/x"
+
+
+def test_score_weights_name_rates_once_with_a_positive_total() -> None:
+    weights = read(DISPATCH_SCORE_WEIGHTS=" close_rate:3, on_time_close_rate:1.5 ").score_weights
+    assert weights.as_dict() == {"close_rate": 3.0, "on_time_close_rate": 1.5}
+    assert str(weights) == "close_rate:3,on_time_close_rate:1.5"
+    for bad in (
+        "speed:1",
+        "close_rate",
+        "close_rate:1,close_rate:2",
+        "close_rate:-1",
+        "close_rate:0",
+    ):
+        with pytest.raises(ConfigError, match=r"^DISPATCH_SCORE_WEIGHTS="):
+            read(DISPATCH_SCORE_WEIGHTS=bad)
 
 
 def test_the_media_folder_and_limit() -> None:
