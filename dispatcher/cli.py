@@ -159,15 +159,7 @@ async def _squads_and_load(
 
 async def _announce_zones(redis_url: str) -> None:
     """Tell every server process to rebuild its zone index (the control message)."""
-    import redis.asyncio as aioredis  # noqa: PLC0415
-
-    from realtime.bridge import CONTROL_CHANNEL  # noqa: PLC0415
-
-    client = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
-    try:
-        await client.publish(CONTROL_CHANNEL, json.dumps({"type": "reference.changed"}))
-    finally:
-        await client.aclose()
+    await _announce(redis_url, {"type": "reference.changed"})
 
 
 def cmd_zones_import(args: argparse.Namespace) -> int:
