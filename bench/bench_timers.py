@@ -71,7 +71,9 @@ async def load(pool: asyncpg.Pool, count: int, due_share: float, now: datetime) 
     for n in range(count):
         start = now - timedelta(hours=2) if n < due else now - timedelta(minutes=1)
         inc = incident(n, start)
-        inc = replace(inc, extra={**inc.extra, "stage_alerted": inc.extra["stage_since"]})
+        since = inc.progress.stage_since
+        assert since is not None
+        inc = replace(inc, progress=replace(inc.progress, stage_alerted=since.isoformat()))
         rows_inc.append(store.encode_doc(inc, RULES.calendar.tz))
         rows_tim.extend((inc.id, k, d) for k, d in timers.owed(inc, RULES, start))
     async with pool.acquire() as conn:
