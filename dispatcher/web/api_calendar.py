@@ -17,7 +17,13 @@ from aiohttp import web
 
 from dispatcher.core.auth import READ_ALL, Role, require_role
 from dispatcher.core.errors import ValidationFailed
-from dispatcher.core.holidays import Coverage, YearCalendar, check_year, entered_year
+from dispatcher.core.holidays import (
+    LAST_YEAR,
+    Coverage,
+    YearCalendar,
+    check_year,
+    entered_year,
+)
 from dispatcher.store import calendar
 from dispatcher.web import context as http
 from dispatcher.web.api_reference import read_json
@@ -96,7 +102,7 @@ async def get_status(request: web.Request) -> web.Response:
     require_role(http.principal(request), READERS, "read the holidays")
     rt = http.runtime(request)
     found = coverage(rt)
-    through = max(found.today.year + 1, found.missing_year)
+    through = min(max(found.today.year + 1, found.missing_year), LAST_YEAR)
     years = [{"year": y, "source": s.value} for y, s in rt.book.sources(through)]
     return http.json_response({**found.to_json(), "years": years})
 
