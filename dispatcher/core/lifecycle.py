@@ -27,7 +27,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dispatcher.core.auth import ACT_ALL, Principal, Role
+from dispatcher.core.auth import ACT_ALL, SYSTEM_ACTOR, Principal, Role
 from dispatcher.core.categories import Category
 from dispatcher.core.clocks import ClockKind
 from dispatcher.core.deadlines import (
@@ -499,3 +499,36 @@ def _suspend_or_resume(
         clock = replace(clock, pauses=tuple((a, now if b is None else b) for a, b in clock.pauses))
     # the stage clock starts again too: time suspended does not count against the stage
     return enter_stage(_with(incident, suspended=False), now), clock, detail
+
+
+def recalendar(incident: Incident, rules: Rules, now: datetime, reason: str) -> Decision | None:
+    """The incident's case clock counted again on ``rules``' calendar (a year's holidays were
+    entered or changed): its deadline moves and its timers with it. None when nothing moves:
+    no running clock, a suspended one (its deadline is counted again when it resumes), or a
+    deadline the change does not reach. The history says why the deadline moved.
+    """
+    clock = incident.progress.clock
+    if clock is None or clock.stopped_at is not None or not incident.state.is_open:
+        return None
+    if incident.progress.suspended:
+        return None
+    moved = with_clock(incident, clock, rules, now)
+    if moved.deadline == incident.deadline:
+        return None
+    changed = revision(incident, moved, now)
+    detail = {
+        "reason": reason,
+        "deadline_before": incident.deadline.isoformat() if incident.deadline else None,
+        "deadline_after": changed.deadline.isoformat() if changed.deadline else None,
+    }
+    event = Event(
+        type=EventType.INCIDENT_UPDATED,
+        incident=changed,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        actor_role=None,
+        action="recalendar",
+        state_before=incident.state,
+        detail=detail,
+    )
+    return Decision(changed, (event,))

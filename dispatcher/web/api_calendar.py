@@ -3,14 +3,15 @@
 ``PUT /api/v1/calendar/{year}`` (admin) enters the State Council's notice of a year;
 ``GET /api/v1/calendar/{year}`` answers any year with its source (entered, package or
 statutory); ``GET /api/v1/calendar`` answers how far ahead the calendar is covered. After a
-PUT every process reloads its book at once (the ``calendar.changed`` control message).
+PUT every process reloads its book at once (the ``calendar.changed`` control message), and the
+running case clocks that reach into the year are counted again (``store.reclock``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from dispatcher.core.holidays import (
     check_year,
     entered_year,
 )
-from dispatcher.store import calendar
+from dispatcher.store import calendar, reclock
 from dispatcher.web import context as http
 from dispatcher.web.api_reference import read_json
 
@@ -89,7 +90,12 @@ async def put_year(request: web.Request) -> web.Response:
         len(stored.holidays),
         len(stored.workdays),
     )
-    return http.json_response(year_json(stored), status=201 if created else 200)
+    # this process counts on the new year now: the running clocks that reach into it are
+    # counted again, once for the deployment, through the one change path
+    first = datetime.combine(date(year, 1, 1), time(0), rt.settings.zone)
+    moved = await reclock.count_again(rt.changes, rt.pool, first, f"calendar {year}")
+    answer = {**year_json(stored), "deadlines_moved": moved}
+    return http.json_response(answer, status=201 if created else 200)
 
 
 async def get_year(request: web.Request) -> web.Response:
