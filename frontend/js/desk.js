@@ -3,7 +3,7 @@
 
 import { Api, ApiError, checkToken, takeToken } from "./api.js";
 import { CalendarBanner } from "./calendar.js";
-import { OUTCOMES, SOURCES, STATES, applyI18n, fmt, fmtDuration, lang, setLang, t, word } from "./i18n.js";
+import { OUTCOMES, SOURCES, STATES, applyI18n, fmt, fmtDuration, fmtRate, lang, setLang, startOfToday, t, word } from "./i18n.js";
 import { IncidentStore, OPEN_STATES, Reference, clockOf, isOpen } from "./incidents.js";
 import { LiveFeed } from "./live.js";
 import { el, flagList, historyList, metres, photos, toast } from "./views.js";
@@ -43,6 +43,7 @@ const ACTIONS = [
 const state = {
   api: null, ref: new Reference(), store: new IncidentStore(), live: null,
   queue: "reported", selected: null, detail: null, listIds: [],
+  figures: undefined, // today's total from /api/v1/stats once asked: an object, or null
 };
 
 function setConn(s) {
@@ -52,6 +53,36 @@ function setConn(s) {
 }
 
 function colourOf(inc, now) { return clockOf(inc, now).colour; }
+
+// --- today's figures -------------------------------------------------------------------------
+
+/** The rates the desk shows, the server's (docs/API.md §7): over 应处置数 and 应结案数, the cases
+ * that should have been handled by now. Null (nothing due yet) and no answer show "—". */
+const FIGURES = ["disposal_rate", "on_time_rate", "close_rate", "on_time_close_rate"];
+const FIGURES_EVERY_MS = 30000;
+
+async function loadFigures() {
+  const from = encodeURIComponent(startOfToday());
+  const to = encodeURIComponent(new Date().toISOString());
+  let total = null;
+  try {
+    const body = await state.api.optional(`/api/v1/stats?from=${from}&to=${to}&group_by=day`);
+    total = body ? body.total : null;
+  } catch (err) {
+    console.warn("figures unavailable:", err.message);
+  }
+  state.figures = total;
+  renderFigures();
+}
+
+function renderFigures() {
+  const box = $("#desk-figures");
+  box.title = t("kpi.today");
+  for (const k of FIGURES) {
+    const value = state.figures ? state.figures[k] : null;
+    box.querySelector(`[data-fig="${k}"] dd`).textContent = fmtRate(value);
+  }
+}
 
 // --- queues --------------------------------------------------------------------------------
 
@@ -416,6 +447,7 @@ function applyLang() {
   $("#centre-name").textContent = lang() === "en" ? t("app.title") : state.ref.centreName || t("app.title");
   renderList();
   renderDetail();
+  renderFigures();
   if (state.calendar) state.calendar.render();
 }
 
@@ -447,7 +479,9 @@ async function start(token) {
     }
   }, 1000);
   setInterval(() => renderList(), 5000);
-  window.__desk = { state, ready: () => Boolean(state.loaded), calendarChecked: () => state.calendar.checked, select, selectQueue, drop: () => state.live.drop() };
+  loadFigures();
+  setInterval(loadFigures, FIGURES_EVERY_MS);
+  window.__desk = { state, ready: () => Boolean(state.loaded), calendarChecked: () => state.calendar.checked, figures: () => state.figures, select, selectQueue, drop: () => state.live.drop() };
 }
 
 $("#lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); applyLang(); });

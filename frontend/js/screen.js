@@ -52,7 +52,12 @@ function tickClock() {
 
 // --- figures -------------------------------------------------------------------------------
 
-const RECEIVED = 1, REGISTERED = 2, DISPATCHED = 4, CLOSED = 8, DISPOSED = 16, ON_TIME = 32;
+const RECEIVED = 1, REGISTERED = 2, DISPATCHED = 4, CLOSED = 8;
+// The rates are only ever the server's (/api/v1/stats): 处置率 and 按期处置率 divide by 应处置数,
+// the dispatched cases less those still inside their limit (docs/API.md §7), which this page
+// cannot know for incidents it does not hold. Until the server answers, and when a rate has no
+// denominator (null), the wall shows "—", never 0.0%.
+const RATE_KPIS = ["disposal_rate", "on_time_rate"];
 
 /** What an incident adds to today's figures, as bits; kept on the object for the day. */
 function contribution(inc, today) {
@@ -61,22 +66,16 @@ function contribution(inc, today) {
   if (receivedMs(inc) >= today) bits |= RECEIVED;
   if (timeOf(inc, "dispatched_at") >= today) bits |= DISPATCHED;
   if (inc.state === "closed" && timeOf(inc, "closed_at") >= today) bits |= CLOSED;
-  if (timeOf(inc, "registered_at") >= today) {
-    bits |= REGISTERED;
-    if (inc.state === "resolved" || inc.state === "closed") {
-      bits |= DISPOSED;
-      if (inc.on_time !== false) bits |= ON_TIME;
-    }
-  }
+  if (timeOf(inc, "registered_at") >= today) bits |= REGISTERED;
   Object.defineProperty(inc, "_day", { value: today, enumerable: false, writable: true });
   Object.defineProperty(inc, "_bits", { value: bits, enumerable: false, writable: true });
   return bits;
 }
 
-/** Today's figures from the incidents this page holds (the rates until /api/v1/stats answers). */
+/** Today's counts from the incidents this page holds; the rates wait for /api/v1/stats. */
 function localToday(now) {
   const today = Date.parse(startOfToday(now));
-  let received = 0, registered = 0, dispatched = 0, closed = 0, disposed = 0, onTime = 0;
+  let received = 0, registered = 0, dispatched = 0, closed = 0;
   for (const inc of state.store.values()) {
     const bits = contribution(inc, today);
     if (!bits) continue;
@@ -84,14 +83,8 @@ function localToday(now) {
     if (bits & REGISTERED) registered += 1;
     if (bits & DISPATCHED) dispatched += 1;
     if (bits & CLOSED) closed += 1;
-    if (bits & DISPOSED) disposed += 1;
-    if (bits & ON_TIME) onTime += 1;
   }
-  return {
-    received, registered, dispatched, closed,
-    disposal_rate: registered ? disposed / registered : null,
-    on_time_rate: registered ? onTime / registered : null,
-  };
+  return { received, registered, dispatched, closed, ...Object.fromEntries(RATE_KPIS.map((k) => [k, null])) };
 }
 
 function groupsOf(resp) {
@@ -124,9 +117,7 @@ function renderKpis() {
   if (remote) {
     // counts are what this wall holds (the same incidents as its map and charts); the rates
     // are the server's, by the formulas of /api/v1/stats
-    for (const k of ["disposal_rate", "on_time_rate"]) {
-      if (typeof remote[k] === "number" || remote[k] === null) fig[k] = remote[k];
-    }
+    for (const k of RATE_KPIS) fig[k] = typeof remote[k] === "number" ? remote[k] : null;
   }
   let overdue = 0, open = 0;
   const byColour = { green: 0, yellow: 0, red: 0 };
@@ -279,23 +270,16 @@ function renderRanking() {
   const rows = [];
   for (const squad of state.ref.squads.values()) {
     if (squad.kind === "centre") continue;
-    rows.push({ id: squad.id, name: state.ref.squadShort(squad.id), open: 0, overdue: 0, done: 0, doneOnTime: 0, onTime: remote.get(squad.id)?.on_time_rate ?? null });
+    // 按期处置率 as the server judges it (over 应处置数); null (nothing due yet) shows "—"
+    rows.push({ id: squad.id, name: state.ref.squadShort(squad.id), open: 0, overdue: 0, onTime: remote.get(squad.id)?.on_time_rate ?? null });
   }
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const inc of state.store.values()) {
     const r = inc.squad_id && byId.get(inc.squad_id);
     if (!r) continue;
-    if (inc.state === "resolved" || inc.state === "closed") {
-      r.done += 1;
-      if (inc.on_time !== false) r.doneOnTime += 1;
-    }
     if (!isOpen(inc)) continue;
     r.open += 1;
     if (state.colours.get(inc.id) === "red" && inc.state !== "resolved") r.overdue += 1;
-  }
-  if (!remote.size) {
-    // no figures from /api/v1/stats: the on-time share of what this wall saw disposed of today
-    for (const r of rows) r.onTime = r.done ? r.doneOnTime / r.done : null;
   }
   rows.sort((a, b) => (b.onTime ?? -1) - (a.onTime ?? -1) || a.overdue - b.overdue || a.open - b.open || a.name.localeCompare(b.name));
   const body = $("#rank");
