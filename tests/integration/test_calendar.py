@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from dispatcher.app import create_app
+from dispatcher.core.clocks import SHANGHAI
 from dispatcher.core.holidays import HolidayBook, entered_year
 from dispatcher.web import api_calendar
 from dispatcher.web.context import RUNTIME
@@ -138,15 +139,16 @@ def days_off_from(today: date, days: int) -> dict[int, list[str]]:
 async def test_a_deadline_computed_after_the_put_follows_it(api: Api) -> None:
     await api.load_town()
     _, before = await api.report(ADMIN, external_id="c-1")
-    today = datetime.now(UTC).astimezone().date()
-    # a 4 working-hour limit: at most a weekend and a holiday or two away
-    assert datetime.fromisoformat(before["deadline"]).date() < today + timedelta(days=8)
-    for year, days in days_off_from(today - timedelta(days=1), 16).items():
+    today = datetime.now(SHANGHAI).date()
+    # a 4 working-hour limit: at most the longest holiday of a notice away (9 days in 2026)
+    assert datetime.fromisoformat(before["deadline"]).date() < today + timedelta(days=12)
+    # TEST DATA: the next three weeks off, whatever the real date of the run
+    for year, days in days_off_from(today - timedelta(days=1), 22).items():
         await api.call("PUT", f"/api/v1/calendar/{year}", body={"holidays": days}, expect=201)
     # far enough from the first not to join it as a duplicate
     _, after = await api.report(ADMIN, external_id="c-2", lon=WEST[0] + 0.02)
     assert after["state"] == before["state"]
-    assert datetime.fromisoformat(after["deadline"]).date() > today + timedelta(days=14)
+    assert datetime.fromisoformat(after["deadline"]).date() > today + timedelta(days=20)
 
 
 async def test_another_process_uses_the_year_at_once(
