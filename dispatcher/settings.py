@@ -251,6 +251,8 @@ def _month_day(text: str) -> tuple[int, int]:
 
 
 def _covers(first: tuple[int, int], last: tuple[int, int], day: date) -> bool:
+    # the rule of dispatcher.core.clocks.Season.covers, which counts the windows; settings
+    # imports nothing of dispatcher, so it checks the overlap with its own copy
     month_day = (day.month, day.day)
     if first <= last:
         return first <= month_day <= last
