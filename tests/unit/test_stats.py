@@ -9,6 +9,7 @@ denominator) and overdue ones (in them).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -324,6 +325,15 @@ def test_every_figure_has_a_label_and_a_definition() -> None:
             f"({numerator} / {denominator})"
         )
     assert any("CJ/T 292" in rule and "应处置数 = 派遣数 − 按时待处置数" in rule for rule in RULES)
+
+
+def test_the_api_documentation_states_every_definition_and_rule_word_for_word() -> None:
+    api_md = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text("utf-8")
+    section = api_md.split("## 7. Figures", 1)[1].split("## 8.", 1)[0]
+    for name in (*COUNTS, *RATES, "score"):
+        assert DEFINITIONS[name] in section, name
+    for n, rule in enumerate(RULES, start=1):
+        assert f"{n}. {rule}" in section
 
 
 def test_grouping_bits_name_the_grouping_of_a_row() -> None:
