@@ -13,18 +13,22 @@ import json
 import logging
 import sys
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
 import asyncpg
 from aiohttp import web
 
-from dispatcher.app import create_app
+from dispatcher.app import create_app, working_calendar
 from dispatcher.core import audit
+from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.holidays import HolidayBook, YearCalendar, check_year, entered_year
 from dispatcher.settings import ConfigError, Settings, from_env
-from dispatcher.store import calendar, migrate
+from dispatcher.store import calendar, migrate, reclock
+from dispatcher.store.changes import Changes
+from realtime.bridge import EVENTS_CHANNEL, encode
+from realtime.hub import Envelope
 
 log = logging.getLogger("dispatcher")
 
@@ -263,7 +267,9 @@ async def _save_years(url: str, years: list[YearCalendar]) -> list[tuple[YearCal
 def cmd_calendar_import(args: argparse.Namespace) -> int:
     """Enter the years of a calendar file (all or none), then tell the servers."""
     settings = _settings(
-        "calendar import", require=["database_url"], only=["database_url", "redis_url"]
+        "calendar import",
+        require=["database_url"],
+        only=["database_url", "redis_url", "tz", "work_windows", "work_windows_seasonal"],
     )
     if settings is None:
         return 2
@@ -285,7 +291,39 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
         print("every server process was told to reload its calendar")
     else:
         print("DISPATCH_REDIS_URL is not set: servers reload their calendar within the hour")
+    moved = asyncio.run(_count_again(settings, min(y.year for y in years)))
+    print(f"{moved} running deadline(s) counted again on the new calendar")
     return 0
+
+
+async def _count_again(settings: Settings, first_year: int) -> int:
+    """Count the running case clocks again on the calendar as now entered (as the API's PUT
+    does), through the one change path; tell the servers' consoles through Redis."""
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    stored: list[Envelope] = []
+    try:
+        rules = Rules(working_calendar(settings, await calendar.load_book(pool)))
+        changes = Changes(pool, lambda: rules, stored.extend, lambda: None)
+        since = datetime.combine(date(first_year, 1, 1), time(0), settings.zone)
+        moved = await reclock.count_again(changes, pool, since, f"calendar from {first_year}")
+    finally:
+        await pool.close()
+    if stored and settings.redis_url:
+        await _publish(settings.redis_url, stored)
+    return moved
+
+
+async def _publish(redis_url: str, stored: list[Envelope]) -> None:
+    """Hand events committed here to every server process (their consoles), as a server's
+    bridge does; a server that misses them reads them from the history."""
+    import redis.asyncio as aioredis  # noqa: PLC0415
+
+    client = aioredis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        await client.publish(EVENTS_CHANNEL, encode(stored))
+    finally:
+        await client.aclose()
 
 
 async def _load_book(url: str) -> HolidayBook:

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.errors import SerializationNotPossible
 
-from dispatcher.demo.embedded import PostgresProcess, RedisProcess
+from dispatcher.demo.embedded import PostgresProcess, RedisProcess, free_port
 from tests.conftest import TEMPLATE
-from tests.integration.support import ADMIN, free_port
+from tests.integration.support import ADMIN
 
 HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
