@@ -14,13 +14,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from dispatcher.core import cap
 from dispatcher.core.auth import may_subscribe
 from dispatcher.core.clocks import Season, WorkingCalendar
 from dispatcher.core.deadlines import Rules
@@ -55,11 +56,13 @@ from dispatcher.web import (
     api_units,
     openapi,
 )
-from dispatcher.web import intake_services as channels
 from dispatcher.web.context import (
     PRINCIPAL,
     RUNTIME,
     SETTINGS,
+    ClockRules,
+    Control,
+    ReferenceData,
     Runtime,
     error_response,
     json_response,
@@ -68,6 +71,8 @@ from dispatcher.web.context import (
 )
 from dispatcher.web.guard import AuthGuard
 from dispatcher.web.metrics import Metrics
+from dispatcher.web.outbox import Outbox
+from dispatcher.web.ratelimit import RateLimiter
 from realtime.bridge import Bridge
 from realtime.hub import Envelope, Hub
 from realtime.positions import Positions
@@ -312,31 +317,35 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         hub = Hub(await store.max_seq(pool))
         metrics = Metrics()
         book = await load_book(pool)
-        calendar = working_calendar(settings, book)
-        rt_holder: list[Runtime] = []
-
-        def current_rules() -> Rules:
-            # an operator may enter a year of holidays (PUT /api/v1/calendar/{year}): every
-            # part reads the runtime's rules when it decides
-            return rt_holder[0].policy.rules if rt_holder else rules
-
-        async def on_control(message: dict[str, Any]) -> None:
-            await rt_holder[0].on_control(message)
-
-        async def read_range(after: int, upto: int, limit: int) -> list[Envelope]:
-            return await store.read_range(pool, after, upto, limit=limit)
-
-        def on_feed_state(live: bool) -> None:
-            rt_holder[0].endpoint.feed_state(live)
-
-        bridge = Bridge(redis, hub, read_range, on_control=on_control, on_state=on_feed_state)
+        # built in order, each part from those before it: what changes at run time (the
+        # reference data, the holidays) is a service of its own that the parts ask
+        clock_rules = ClockRules(
+            pool,
+            book,
+            IntakePolicy(
+                Rules(working_calendar(settings, book)), settings.auto_dispatch_confidence
+            ),
+        )
+        reference_data = ReferenceData(pool, await reference.load(pool))
+        tokens = TokenBook(pool, settings.admin_token)
         endpoint = Endpoint(
             hub,
             lambda a, u, t, n: store.read_range(pool, a, u, topics=list(t), limit=n),
             queue_size=settings.ws_queue_size,
             heartbeat_s=settings.ws_heartbeat_s,
         )
-        rules = Rules(calendar)
+        control = Control(reference_data, clock_rules, tokens, endpoint)
+
+        async def read_range(after: int, upto: int, limit: int) -> list[Envelope]:
+            return await store.read_range(pool, after, upto, limit=limit)
+
+        bridge = Bridge(
+            redis, hub, read_range, on_control=control.apply, on_state=endpoint.feed_state
+        )
+
+        def current_rules() -> Rules:
+            return clock_rules.rules
+
         # every unit of work that rewrote timers wakes this process's timer loop
         wake_timers = asyncio.Event()
         changes = Changes(pool, current_rules, bridge.committed, wake_timers.set)
@@ -348,7 +357,18 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             timers=lambda incidents, now: timers.owed_new(incidents, current_rules(), now),
             collate=vicinity.collator(settings, changes),
         )
-        timer_loop = TimerLoop(pool, changes, lambda: rt_holder[0].ref.squads, wake_timers)
+        outbox = None
+        if settings.hotline_callback_url:
+            outbox = Outbox(
+                pool,
+                settings.hotline_callback_url,
+                settings.zone,
+                lambda: {s.id: s.name for s in reference_data.current.squads.values()},
+                token=settings.hotline_callback_token,
+                poll_s=settings.outbox_poll_s,
+                retry_base_s=settings.outbox_retry_base_s,
+                retry_max_s=settings.outbox_retry_max_s,
+            )
         rt = Runtime(
             settings=settings,
             pool=pool,
@@ -357,14 +377,13 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             bridge=bridge,
             endpoint=endpoint,
             writer=writer,
-            tokens=TokenBook(pool, settings.admin_token),
+            tokens=tokens,
             guard=AuthGuard(redis, limit=settings.auth_failures_per_minute),
             metrics=metrics,
-            policy=IntakePolicy(rules, settings.auto_dispatch_confidence),
-            ref=await reference.load(pool),
-            timer_loop=timer_loop,
-            book=book,
-            clock=app[CLOCK],
+            reference_data=reference_data,
+            clock_rules=clock_rules,
+            control=control,
+            timer_loop=TimerLoop(pool, changes, lambda: reference_data.current.squads, wake_timers),
             changes=changes,
             positions=Positions(
                 redis,
@@ -372,8 +391,10 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
                 interval_s=settings.unit_moved_interval_s,
                 max_per_s=settings.unit_moved_max_per_s,
             ),
+            limiter=RateLimiter(redis, settings.device_rate_per_s, settings.device_burst),
+            outbox=outbox,
+            clock=app[CLOCK],
         )
-        rt_holder.append(rt)
         app[RUNTIME] = rt
         loop = asyncio.get_running_loop()
         warned_on = api_calendar.check_coverage(rt, None)  # at start-up, then once a day
@@ -382,10 +403,12 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             loop.create_task(writer.run()),
             loop.create_task(_watch_reference(rt)),
             loop.create_task(api_calendar.watch(rt, warned_on)),
-            loop.create_task(timer_loop.run()),
+            loop.create_task(rt.timer_loop.run()),
             loop.create_task(rt.positions.run()),
         ]
-        rt.tasks += await channels.start(app, rt)
+        if outbox is not None:
+            rt.tasks.append(loop.create_task(outbox.run()))
+        await asyncio.to_thread(cap.schema)  # read the CAP schema now, not on the first alert
         yield
         for task in rt.tasks:
             task.cancel()

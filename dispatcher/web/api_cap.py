@@ -25,7 +25,6 @@ from dispatcher.core.incidents import Incident
 from dispatcher.core.intake import parse_report_object
 from dispatcher.web import cases
 from dispatcher.web import context as http
-from dispatcher.web import intake_services as channels
 from dispatcher.web.ratelimit import device_key
 
 SELECT_ALERT: Final = "SELECT answer FROM cap_alerts WHERE sender = $1 AND identifier = $2"
@@ -110,7 +109,7 @@ async def post_cap(request: web.Request) -> web.Response:
     require_role(who, INTAKE, "post alerts")
     rt = http.runtime(request)
     alert = cap.parse_alert(await request.read())
-    await channels.of(request).limiter.take(device_key(who, alert.sender))
+    await rt.limiter.take(device_key(who, alert.sender))
     stored = await rt.pool.fetchval(SELECT_ALERT, alert.sender, alert.identifier)
     if stored is not None:
         return http.json_response(json.loads(stored))

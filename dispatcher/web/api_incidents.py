@@ -15,7 +15,6 @@ from dispatcher.core.routing import Recommendation
 from dispatcher.store import records as store
 from dispatcher.web import api_units, cases
 from dispatcher.web import context as http
-from dispatcher.web import intake_services as channels
 from dispatcher.web.ratelimit import device_key
 
 MAX_LIST: Final = 1000
@@ -26,7 +25,7 @@ async def post_incident(request: web.Request) -> web.Response:
     require_role(who, INTAKE, "post incidents")
     rt = http.runtime(request)
     report = parse_report(await request.read())
-    await channels.of(request).limiter.take(device_key(who, report.device_id))
+    await rt.limiter.take(device_key(who, report.device_id))
     incident, created = await cases.intake(rt, report, who)
     return http.json_response(cases.present(rt, incident), status=201 if created else 200)
 

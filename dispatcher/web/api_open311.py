@@ -27,7 +27,6 @@ from dispatcher.core.intake import parse_report_object
 from dispatcher.store import records as store
 from dispatcher.web import cases
 from dispatcher.web import context as http
-from dispatcher.web import intake_services as channels
 from dispatcher.web.ratelimit import device_key
 
 BASE: Final = "/open311/v2"
@@ -143,7 +142,7 @@ async def post_request(request: web.Request) -> web.Response:
         report = parse_report_object(wanted.report)
     except DispatchError as exc:
         raise BadRequest(exc.message, field=exc.field) from None
-    await channels.of(request).limiter.take(device_key(who, report.device_id))
+    await rt.limiter.take(device_key(who, report.device_id))
     extra: dict[str, Any] = {"open311": wanted.attributes}
     if "target_name" in wanted.attributes:
         extra["target_name"] = wanted.attributes["target_name"]

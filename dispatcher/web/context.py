@@ -30,6 +30,8 @@ from dispatcher.store.timer_loop import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web.guard import AuthGuard
 from dispatcher.web.metrics import Metrics
+from dispatcher.web.outbox import Outbox
+from dispatcher.web.ratelimit import RateLimiter
 from realtime.bridge import Bridge
 from realtime.hub import Hub
 from realtime.positions import Positions
@@ -38,9 +40,102 @@ from realtime.ws import Endpoint
 log = logging.getLogger(__name__)
 
 
+class ReferenceData:
+    """This process's snapshot of squads, zones and categories, rebuilt when they change."""
+
+    def __init__(self, pool: asyncpg.Pool, current: reference.Reference) -> None:
+        self._pool = pool
+        self._lock = asyncio.Lock()
+        self.current = current
+
+    async def reload(self) -> None:
+        """Swap in a fresh snapshot. Reloads run one at a time, each reading the database
+        when it starts, so the last to finish is the newest: a slow reload that read before a
+        change can never overwrite a faster one that read after it."""
+        async with self._lock:
+            self.current = await reference.load(self._pool)
+        ref = self.current
+        log.info(
+            "reference data loaded: %d zones (version %d), %d squads, %d categories",
+            len(ref.zones.zones),
+            ref.zone_version,
+            len(ref.squads),
+            len(ref.categories),
+        )
+
+
+class ClockRules:
+    """The rules this process's clocks count by, and the holidays behind them: an operator
+    may enter a year's notice while it runs, and every part reads :attr:`rules` when it
+    decides."""
+
+    def __init__(self, pool: asyncpg.Pool, book: HolidayBook, policy: IntakePolicy) -> None:
+        self._pool = pool
+        self._lock = asyncio.Lock()
+        #: entered years over the package's, over the statutory holidays
+        self.book = book
+        self.policy = policy
+
+    @property
+    def rules(self) -> Rules:
+        return self.policy.rules
+
+    def use(self, book: HolidayBook) -> Rules:
+        """Make ``book`` the holidays of every clock of this process; answer the new rules.
+
+        Intake, actions and the timers read the rules when they decide, so what they decide
+        from now on counts the new holidays. Deadlines and timers already stored are counted
+        again once for the deployment by the process that took the change
+        (``dispatcher.store.reclock``), not here in every process.
+        """
+        rules = replace(self.rules, calendar=self.rules.calendar.with_workdays(book.is_workday))
+        self.book = book
+        self.policy = replace(self.policy, rules=rules)
+        return rules
+
+    async def reload(self) -> Rules:
+        """Read the entered years and use them (:meth:`use`); answer the rules.
+
+        One reload at a time, each reading when it starts, so the last to finish is the
+        newest. A book equal to the one in use changes nothing (the calendar keeps its
+        per-date windows).
+        """
+        async with self._lock:
+            book = await calendar.load_book(self._pool)
+            if book == self.book:
+                return self.rules
+            rules = self.use(book)
+        log.info("holiday calendar loaded: %d entered years", len(book.entered))
+        return rules
+
+
+class Control:
+    """What a control message does in this process (from this one, or through Redis)."""
+
+    def __init__(
+        self, reference: ReferenceData, clock_rules: ClockRules, tokens: TokenBook, ws: Endpoint
+    ) -> None:
+        self._reference = reference
+        self._clock_rules = clock_rules
+        self._tokens = tokens
+        self._ws = ws
+
+    async def apply(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "reference.changed":
+            await self._reference.reload()
+        elif kind == "calendar.changed":
+            await self._clock_rules.reload()
+        elif kind == "token.revoked":
+            token_id = str(message.get("id"))
+            self._tokens.forget(token_id)
+            await self._ws.close_token(token_id)
+
+
 @dataclass
 class Runtime:
-    """Everything a request may need, owned by one application."""
+    """The one container of what requests and background tasks use, owned by one
+    application and built in order by ``app.runtime_ctx`` (no part waits for a later one)."""
 
     settings: Settings
     pool: asyncpg.Pool
@@ -52,81 +147,48 @@ class Runtime:
     tokens: TokenBook
     guard: AuthGuard
     metrics: Metrics
-    policy: IntakePolicy
-    ref: reference.Reference
+    reference_data: ReferenceData
+    clock_rules: ClockRules
+    control: Control
     timer_loop: TimerLoop
     #: the one path for every change of an incident (``dispatcher.store.changes``)
     changes: Changes
     #: units' live positions (Redis) and their fan-out to consoles
     positions: Positions
+    #: each device's rate of reports (``DISPATCH_DEVICE_RATE``)
+    limiter: RateLimiter
+    #: the hotline's status updates; None when no callback URL is set (they wait in the table)
+    outbox: Outbox | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: the holidays this process's clocks count: entered years over the package's, over the
-    #: statutory holidays (``rules.calendar`` answers from it)
-    book: HolidayBook = field(default_factory=HolidayBook)
-    calendar_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: what "now" is for the calendar's coverage warning (tests give a fixed instant)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
+    @property
+    def ref(self) -> reference.Reference:
+        """Squads, zones and categories as this process has them now."""
+        return self.reference_data.current
+
+    @property
+    def policy(self) -> IntakePolicy:
+        return self.clock_rules.policy
+
+    @property
+    def book(self) -> HolidayBook:
+        return self.clock_rules.book
+
     async def reload_reference(self) -> None:
-        """Swap in a fresh snapshot. Reloads run one at a time, each reading the database
-        when it starts, so the last to finish is the newest: a slow reload that read before a
-        change can never overwrite a faster one that read after it."""
-        async with self.reload_lock:
-            self.ref = await reference.load(self.pool)
-        log.info(
-            "reference data loaded: %d zones (version %d), %d squads, %d categories",
-            len(self.ref.zones.zones),
-            self.ref.zone_version,
-            len(self.ref.squads),
-            len(self.ref.categories),
-        )
+        await self.reference_data.reload()
 
     def use_calendar(self, book: HolidayBook) -> Rules:
-        """Make ``book`` the holidays of every clock of this process; answer the new rules.
-
-        Intake, actions and the timers read ``policy.rules`` when they decide, so what they
-        decide from now on counts the new holidays. Deadlines and timers already stored are
-        not moved: recomputing the running incidents with the answer is the caller's job, once
-        for the deployment (not in every process).
-        """
-        rules = replace(
-            self.policy.rules, calendar=self.policy.rules.calendar.with_workdays(book.is_workday)
-        )
-        self.book = book
-        self.policy = replace(self.policy, rules=rules)
-        return rules
+        return self.clock_rules.use(book)
 
     async def reload_calendar(self) -> Rules:
-        """Read the entered years and use them (:meth:`use_calendar`); answer the rules.
-
-        One reload at a time, each reading when it starts, so the last to finish is the
-        newest. A book equal to the one in use changes nothing (the calendar keeps its
-        per-date windows).
-        """
-        async with self.calendar_lock:
-            book = await calendar.load_book(self.pool)
-            if book == self.book:
-                return self.policy.rules
-            rules = self.use_calendar(book)
-        log.info("holiday calendar loaded: %d entered years", len(book.entered))
-        return rules
+        return await self.clock_rules.reload()
 
     async def announce(self, message: dict[str, Any]) -> None:
         """Apply a change here at once, then tell every other process."""
-        await self.on_control(message)
+        await self.control.apply(message)
         await self.bridge.control(message)
-
-    async def on_control(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "reference.changed":
-            await self.reload_reference()
-        elif kind == "calendar.changed":
-            await self.reload_calendar()
-        elif kind == "token.revoked":
-            token_id = str(message.get("id"))
-            self.tokens.forget(token_id)
-            await self.endpoint.close_token(token_id)
 
 
 RUNTIME: Final = web.AppKey("runtime", Runtime)
