@@ -19,7 +19,7 @@ elif ! command -v fc-list >/dev/null; then
     need+=(fonts-noto-cjk)
 fi
 if ((${#need[@]})); then
-    install=(apt-get install -y -qq "${need[@]}")
+    install=(apt-get install -y -qq --no-install-recommends "${need[@]}")
     if ! command -v apt-get >/dev/null; then
         sudo=none
     elif [[ "$(id -u)" == 0 ]]; then
