@@ -49,12 +49,15 @@ from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.core.lifecycle import dispatch, register
 from dispatcher.core.periods import month_period, parse_period
 from dispatcher.core.routing import Squad
-from dispatcher.core.stats import DEFAULT_WEIGHTS, GroupBy
+from dispatcher.core.stats import GroupBy
 from dispatcher.demo.embedded import PostgresProcess, scratch_folder, start_postgres
+from dispatcher.settings import from_env
 from dispatcher.store import figures as figures_store
 from dispatcher.store import migrate, reference
 from geo.zones import Zone, ZoneIndex, ZoneLevel
 
+#: the deployment's default 综合指标值 weights (DISPATCH_SCORE_WEIGHTS unset)
+WEIGHTS = from_env({}, require=()).score_weights.as_dict()
 TZ: Final = ZoneInfo("Asia/Shanghai")
 RULES: Final = Rules(WorkingCalendar())
 SQUADS: Final = 30
@@ -173,13 +176,11 @@ async def monthly(pool: asyncpg.Pool, ref: reference.Reference, month: str) -> d
     now = datetime.now(UTC)
     period = month_period(month, TZ, now)
     figures_s, found = await timed(
-        lambda: figures_store.figures(
-            pool, ref, TZ, period, reports.GROUPINGS, weights=DEFAULT_WEIGHTS
-        )
+        lambda: figures_store.figures(pool, ref, TZ, period, reports.GROUPINGS, weights=WEIGHTS)
     )
     meta = reports.meta_for(month, period.to_json(TZ), now, TZ)
     t = time.perf_counter()
-    xlsx = reports.write_xlsx(found, meta, DEFAULT_WEIGHTS)
+    xlsx = reports.write_xlsx(found, meta, WEIGHTS)
     xlsx_s = time.perf_counter() - t
     t = time.perf_counter()
     reports.write_csv(found)
@@ -200,9 +201,7 @@ async def today(pool: asyncpg.Pool, ref: reference.Reference) -> dict[str, float
     now = datetime.now(UTC)
     period = parse_period(None, None, None, TZ, now)
     started = time.perf_counter()
-    found = await figures_store.figures(
-        pool, ref, TZ, period, [GroupBy.SQUAD], weights=DEFAULT_WEIGHTS
-    )
+    found = await figures_store.figures(pool, ref, TZ, period, [GroupBy.SQUAD], weights=WEIGHTS)
     json.dumps([g.to_json() for g in found[GroupBy.SQUAD].groups], ensure_ascii=False)
     total = found[GroupBy.SQUAD].total.counts
     return {
