@@ -10,11 +10,16 @@ from typing import Any
 import pytest
 
 from dispatcher import cli
+from dispatcher.core.clocks import ClockKind
+from dispatcher.core.stages import Stage
 from dispatcher.settings import (
+    CLOCK_KINDS,
+    STAGES,
     ConfigError,
     Number,
     ScoreWeights,
     Settings,
+    StageLimitsSetting,
     Whole,
     WorkWindows,
     from_env,
@@ -48,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "DISPATCH_TZ": "Asia/Shanghai",
     "DISPATCH_WORK_WINDOWS": WorkWindows.parse("08:00-12:00,14:00-18:00"),
     "DISPATCH_WORK_WINDOWS_SEASONAL": None,
+    "DISPATCH_STAGE_LIMITS_HOTLINE": StageLimitsSetting.parse("accept=working_days:1"),
     "DISPATCH_AUTO_CONFIDENCE": 0.85,
     "DISPATCH_GROUP_COMMIT_MS": 2.0,
     "DISPATCH_BORDER_MARGIN_M": 30.0,
@@ -221,6 +227,31 @@ def test_score_weights_name_rates_once_with_a_positive_total() -> None:
     ):
         with pytest.raises(ConfigError, match=r"^DISPATCH_SCORE_WEIGHTS="):
             read(DISPATCH_SCORE_WEIGHTS=bad)
+
+
+def test_stage_limits_name_each_stage_once_on_a_clock() -> None:
+    limits = read(
+        DISPATCH_STAGE_LIMITS_HOTLINE=" verify=working_hours:2, accept=working_days:1.5 "
+    ).stage_limits_hotline
+    # in the stages' order, whatever the order given
+    assert limits.limits == (("accept", "working_days", 1.5), ("verify", "working_hours", 2.0))
+    assert str(limits) == "accept=working_days:1.5,verify=working_hours:2"
+    for bad in (
+        "dispose=continuous:1",
+        "accept",
+        "accept=working_days",
+        "accept=weekly:1",
+        "accept=continuous:0",
+        "accept=continuous:nan",
+        "accept=continuous:1,accept=continuous:2",
+    ):
+        with pytest.raises(ConfigError, match=r"^DISPATCH_STAGE_LIMITS_HOTLINE="):
+            read(DISPATCH_STAGE_LIMITS_HOTLINE=bad)
+
+
+def test_the_settings_know_the_stages_and_clocks_of_the_core() -> None:
+    assert tuple(stage.value for stage in Stage) == STAGES
+    assert tuple(kind.value for kind in ClockKind) == CLOCK_KINDS
 
 
 def test_the_media_folder_and_limit() -> None:
