@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from dispatcher.core import cap
 from dispatcher.core.auth import may_subscribe
-from dispatcher.core.clocks import ClockKind, Season, WorkingCalendar
+from dispatcher.core.clocks import Season, WorkingCalendar
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import (
     BadRequest,
@@ -35,9 +35,8 @@ from dispatcher.core.errors import (
     ValidationFailed,
 )
 from dispatcher.core.holidays import HolidayBook
-from dispatcher.core.incidents import Source
 from dispatcher.core.intake import IntakePolicy
-from dispatcher.core.stages import Stage, StageLimit, StageLimits
+from dispatcher.core.request_types import HotlineLimits
 from dispatcher.settings import Settings
 from dispatcher.store import journal, reference, timers, vicinity
 from dispatcher.store import records as store
@@ -286,14 +285,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-def stage_limits(settings: Settings) -> StageLimits:
-    """The deployment's stage limits: CJ/T 315 practice, and the 12345 hotline's (settings);
-    the categories' own come with the catalogue (``ClockRules.use_catalogue``)."""
-    hotline = {
-        Stage(stage): StageLimit(ClockKind(clock), limit)
-        for stage, clock, limit in settings.stage_limits_hotline.limits
-    }
-    return StageLimits(by_source={Source.HOTLINE.value: hotline})
+def hotline_limits(settings: Settings) -> HotlineLimits:
+    """The 12345 hotline's limit of each request type, as the deployment set them."""
+    return HotlineLimits(**settings.hotline_limits.as_dict())
 
 
 def working_calendar(settings: Settings, book: HolidayBook) -> WorkingCalendar:
@@ -335,11 +329,11 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             pool,
             book,
             IntakePolicy(
-                Rules(working_calendar(settings, book), stage_limits(settings)),
+                Rules(working_calendar(settings, book), hotline_limits=hotline_limits(settings)),
                 settings.auto_dispatch_confidence,
             ),
         )
-        reference_data = ReferenceData(pool, await reference.load(pool), clock_rules.use_catalogue)
+        reference_data = ReferenceData(pool, await reference.load(pool))
         tokens = TokenBook(pool, settings.admin_token)
         endpoint = Endpoint(
             hub,

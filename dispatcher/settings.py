@@ -305,42 +305,43 @@ class ScoreWeights:
         return ",".join(f"{name}:{Number(0).format(weight)}" for name, weight in self.pairs)
 
 
-#: the stages with a limit of their own and the clocks they run on: the values of
-#: dispatcher.core.stages.Stage and dispatcher.core.clocks.ClockKind (a unit test keeps them
-#: equal; the settings import nothing of the package)
-STAGES: Final = ("register", "dispatch", "accept", "verify")
-CLOCK_KINDS: Final = ("continuous", "working_hours", "working_days")
+#: the 12345 request types (诉求类型): the values of dispatcher.core.request_types.RequestType
+#: (a unit test keeps the two equal; the settings import nothing of the package)
+REQUEST_TYPES: Final = ("consult", "help", "complaint", "suggestion", "report")
 
 
 @dataclass(frozen=True)
-class StageLimitsSetting:
-    """Stage limits, each on its clock: ``accept=working_days:1,register=continuous:0.25``.
+class HotlineLimits:
+    """The 12345 hotline's handling limit of each request type, in working days:
+    ``consult:3,help:5,complaint:13,suggestion:13,report:13``.
 
-    Each stage one of :data:`STAGES`, at most once; each clock one of :data:`CLOCK_KINDS`;
-    each limit above 0 and at most 8784, in hours on ``continuous`` and ``working_hours`` and
-    in days on ``working_days`` (as a category's ``limit``). ``str`` writes them as ``parse``
-    reads them.
+    Every name of :data:`REQUEST_TYPES` exactly once; each limit a number above 0 and at most
+    366. ``str`` writes them as ``parse`` reads them.
     """
 
-    limits: tuple[tuple[str, str, float], ...]
+    pairs: tuple[tuple[str, float], ...]
 
     @classmethod
-    def parse(cls, raw: str) -> StageLimitsSetting:
-        limits: dict[str, tuple[str, float]] = {}
+    def parse(cls, raw: str) -> HotlineLimits:
+        days: dict[str, float] = {}
         for part in raw.split(","):
-            stage, equals, rest = part.partition("=")
-            clock, colon, number = rest.partition(":")
-            stage, clock = stage.strip(), clock.strip()
-            if not (equals and colon) or stage not in STAGES or stage in limits:
+            name, colon, number = part.partition(":")
+            name = name.strip()
+            if not colon or name not in REQUEST_TYPES or name in days:
                 raise ValueError(raw)
             limit = float(number)
-            if clock not in CLOCK_KINDS or not (math.isfinite(limit) and 0 < limit <= 8784):
+            if not (math.isfinite(limit) and 0 < limit <= 366):
                 raise ValueError(raw)
-            limits[stage] = (clock, limit)
-        return cls(tuple((stage, *limits[stage]) for stage in STAGES if stage in limits))
+            days[name] = limit
+        if set(days) != set(REQUEST_TYPES):
+            raise ValueError(raw)
+        return cls(tuple((name, days[name]) for name in REQUEST_TYPES))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.pairs)
 
     def __str__(self) -> str:
-        return ",".join(f"{s}={c}:{Number(0).format(n)}" for s, c, n in self.limits)
+        return ",".join(f"{name}:{Number(0).format(days)}" for name, days in self.pairs)
 
 
 @dataclass(frozen=True)
@@ -434,23 +435,6 @@ class Settings:
         "parts of every year with working windows of their own, such as summer hours"
         " (夏令作息); the other days keep `DISPATCH_WORK_WINDOWS`",
         default=None,
-    )
-    stage_limits_hotline: StageLimitsSetting = variable(
-        "DISPATCH_STAGE_LIMITS_HOTLINE",
-        Parser(
-            StageLimitsSetting.parse,
-            "stage=clock:limit separated by commas, each stage at most once; stages: "
-            + ", ".join(STAGES)
-            + "; clocks: "
-            + ", ".join(CLOCK_KINDS)
-            + "; limits above 0, in hours (days on working_days)",
-        ),
-        "the stage limits of 12345 hotline work orders (source `hotline`) where their category"
-        " sets none of its own (`stage_limits`, docs/API.md §3); the stages left out keep"
-        " CJ/T 315 practice (受理 and 派遣 15 min, 签收 and 核查 30 min, continuous). The"
-        " default is 12345 practice: the 承办单位 signs for (签收) a work order within 1"
-        " working day of its dispatch; it is a deployment's choice, not a national rule",
-        default=StageLimitsSetting.parse("accept=working_days:1"),
     )
     auto_dispatch_confidence: float = variable(
         "DISPATCH_AUTO_CONFIDENCE",
@@ -628,6 +612,21 @@ class Settings:
         default=ScoreWeights.parse(
             "disposal_rate:30,on_time_rate:20,rework_rate:20,overdue_open_rate:20,extension_rate:10"
         ),
+    )
+    hotline_limits: HotlineLimits = variable(
+        "DISPATCH_HOTLINE_LIMITS",
+        Parser(
+            HotlineLimits.parse,
+            "type:working-days pairs separated by commas, every type once, each above 0 and at"
+            " most 366; types: " + ", ".join(REQUEST_TYPES),
+        ),
+        "the case limit of a 12345 hotline work order by its request type (诉求类型: 咨询"
+        " consult, 求助 help, 投诉 complaint, 建议 suggestion, 举报 report), in working days,"
+        " where its category has no hotline limit of its own (docs/API.md §5). The default is"
+        " 12345 practice as hotlines publish it (咨询 2–3 working days, 求助 5, 投诉 and 建议 up"
+        " to 13, 举报 as 投诉); it is a deployment's choice, not a national rule (Beijing's"
+        " 接诉即办, for one, answers by response levels of 2 h, 24 h, 7 and 15 days)",
+        default=HotlineLimits.parse("consult:3,help:5,complaint:13,suggestion:13,report:13"),
     )
     # Without a variable: clients are told both limits (docs/API.md), and deploy/nginx.conf's
     # limits sit just above them so that the app's own JSON 413 answers. Tests may set them.

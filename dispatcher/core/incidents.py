@@ -18,6 +18,7 @@ from dispatcher.core.ids import IncidentId
 from dispatcher.core.progress import KEYS as PROGRESS_KEYS
 from dispatcher.core.progress import NONE as NO_PROGRESS
 from dispatcher.core.progress import Progress
+from dispatcher.core.request_types import RequestType
 from dispatcher.core.times import format_time, parse_time
 
 
@@ -69,6 +70,8 @@ class Flag(StrEnum):
     SPECIAL_ZONE = "special_zone"  # inside a special zone (event venue, ...)
     LOW_CONFIDENCE = "low_confidence"  # a machine detection below the threshold
     REPEAT_COMPLAINT = "repeat_complaint"  # 重复诉件: complained of again and again
+    #: a hotline report that named no request type, taken as a complaint (投诉)
+    REQUEST_TYPE_ASSUMED = "request_type_assumed"
 
 
 _TIME_FIELDS: Final = (
@@ -116,6 +119,8 @@ class Incident:
     flags: tuple[str, ...] = ()
     report_count: int = 1
     reported_by: str | None = None
+    #: the 12345 request type (诉求类型: 咨询, 求助, 投诉, 建议, 举报), beside the category
+    request_type: RequestType | None = None
     version: int = 1
     #: what the life cycle knows besides the state: the case clock, suspension, warnings
     #: given, counts, the outcome (every rule reads these; see ``dispatcher.core.progress``)
@@ -145,6 +150,7 @@ class Incident:
             "source": self.source.value,
             "external_id": self.external_id,
             "category": self.category,
+            "request_type": self.request_type.value if self.request_type else None,
             "state": self.state.value,
             "priority": self.priority,
             "lon": self.lon,
@@ -203,6 +209,7 @@ class Incident:
             duplicate_of=doc.get("duplicate_of"),
             flags=tuple(doc.get("flags") or ()),
             report_count=int(doc.get("report_count", 1)),
+            request_type=RequestType(doc["request_type"]) if doc.get("request_type") else None,
             reported_by=doc.get("reported_by"),
             version=int(doc.get("version", 1)),
             progress=Progress.from_doc(doc),

@@ -33,6 +33,7 @@ from dispatcher.core.incidents import (
 from dispatcher.core.lifecycle import dispatch as lifecycle_dispatch
 from dispatcher.core.lifecycle import register as lifecycle_register
 from dispatcher.core.progress import Progress
+from dispatcher.core.request_types import ASSUMED, RequestType
 from dispatcher.core.routing import Recommendation
 from dispatcher.core.validation import Clean, validation_error
 from geo.zones import Match
@@ -59,6 +60,23 @@ class IncidentIn(BaseModel):
     confidence: float | None = Field(default=None, ge=0, le=1)
     device_id: ShortText | None = None
     address: Annotated[str, Field(max_length=500), Clean] | None = None
+    #: the 12345 request type (诉求类型); a hotline report without one is taken as a
+    #: complaint and flagged ``request_type_assumed`` (see :func:`request_type_of`)
+    request_type: RequestType | None = None
+
+
+def request_type_of(report: IncidentIn) -> tuple[RequestType | None, bool]:
+    """The report's request type, and whether it was assumed.
+
+    The 12345 platform classifies every work order, so a hotline report is expected to name
+    its type; one that does not (a client of the interface before the type existed) is taken
+    as a complaint (投诉), the commonest type of the hotline's urban-management work orders,
+    whose limit is the longest (as 建议's and 举报's), and the incident is flagged for the
+    operator. Other sources keep what they sent, or none.
+    """
+    if report.request_type is None and report.source is Source.HOTLINE:
+        return ASSUMED, True
+    return report.request_type, False
 
 
 def parse_report(body: bytes | str) -> IncidentIn:
@@ -214,6 +232,9 @@ def plan_intake(
     auto = _auto(report, category, actor, policy)
     if report.source in MACHINE_SOURCES and not auto:
         flags.append(Flag.LOW_CONFIDENCE)
+    request_type, assumed = request_type_of(report)
+    if assumed:
+        flags.append(Flag.REQUEST_TYPE_ASSUMED)
 
     base = Incident(
         id=incident_id,
@@ -235,6 +256,7 @@ def plan_intake(
         occurred_at=report.occurred_at,
         flags=tuple(dict.fromkeys(flags)),
         reported_by=actor.actor,
+        request_type=request_type,
         progress=Progress(stage_since=now),
         extra={**(extra or {}), "recommended_squad_id": recommendation.squad_id},
     )

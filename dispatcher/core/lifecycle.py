@@ -39,8 +39,9 @@ from dispatcher.core.deadlines import (
 )
 from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.core.events import Event, EventType
-from dispatcher.core.incidents import FINAL_STATES, Incident, State, evolve, revision
+from dispatcher.core.incidents import FINAL_STATES, Incident, Source, State, evolve, revision
 from dispatcher.core.progress import CaseClock, Extension, Progress, SuspensionRequest
+from dispatcher.core.request_types import case_limit
 from dispatcher.core.validation import Clean, validation_error
 
 
@@ -225,12 +226,23 @@ def _amount(cmd: ActionIn, clock_kind: ClockKind) -> timedelta:
     return timedelta(hours=cmd.hours)
 
 
-def register(incident: Incident, category: Category, rules: Rules, now: datetime) -> Incident:
-    """立案: the incident becomes a case and its case clock starts."""
+def register(
+    incident: Incident, category: Category | None, rules: Rules, now: datetime
+) -> Incident:
+    """立案: the incident becomes a case and its case clock starts.
+
+    The clock and limit are the category's, or for a 12345 work order its request type's
+    (``dispatcher.core.request_types.case_limit``); ``category`` None (no longer in the
+    catalogue) needs the incident's request type, else ValueError.
+    """
     registered = evolve(incident, state=State.REGISTERED, registered_at=now)
-    clocked = start_case_clock(
-        registered, ClockKind(category.clock), category.limit_timedelta, rules, now
+    kind, limit = case_limit(
+        category,
+        incident.request_type,
+        from_hotline=incident.source is Source.HOTLINE,
+        limits=rules.hotline_limits,
     )
+    clocked = start_case_clock(registered, kind, limit, rules, now)
     return enter_stage(clocked, now)
 
 
@@ -284,7 +296,7 @@ def decide(
     clock = case_clock(incident)
 
     if action is Action.REGISTER:
-        if ctx.category is None:
+        if ctx.category is None and incident.request_type is None:
             raise ValidationFailed("the incident's category is no longer in the catalogue")
         changed = register(incident, ctx.category, rules, now)
     elif action is Action.REJECT:

@@ -9,7 +9,9 @@ them into the JSON or XML the specification shows. Errors are raised as ``Dispat
 Mapping: a ``service_code`` is a category code; ``agency_responsible`` is the name of the
 squad the request went to; the status is ``open`` until the incident is closed or rejected
 (a request merged into another as a repeat call follows that one), with ``status_notes``
-saying where it stands in the life cycle. Extensions the hotline may send beyond the
+saying where it stands in the life cycle. The request's type (诉求类型: 咨询, 求助, 投诉, 建议,
+举报) is the attribute ``request_type`` of every service definition (a singlevaluelist),
+answered back as ``request_type`` in ``requests``. Extensions the hotline may send beyond the
 specification: ``external_id`` (its own work-order number: a repeated POST answers the same
 request) and ``crs`` (``GCJ02``/``BD09`` for points from Chinese maps).
 """
@@ -25,12 +27,15 @@ from typing import Any, Final
 from dispatcher.core.categories import Category
 from dispatcher.core.errors import BadRequest, DispatchError, NotFound
 from dispatcher.core.incidents import Incident, State
+from dispatcher.core.request_types import RequestType
 from dispatcher.core.times import format_time
 
 FORMATS: Final = ("json", "xml")
 #: GET requests: the default window (the specification's 90 days) and most results
 DEFAULT_WINDOW: Final = timedelta(days=90)
 MAX_REQUESTS: Final = 1000
+#: the attribute that carries the request's type (诉求类型); a field of the report, not extra
+REQUEST_TYPE: Final = "request_type"
 #: the attributes every service takes (``attribute[code]=...`` in a POST)
 ATTRIBUTES: Final[tuple[dict[str, Any], ...]] = (
     {
@@ -55,6 +60,16 @@ ATTRIBUTES: Final[tuple[dict[str, Any], ...]] = (
             {"key": "night", "name": "夜间 (night)"},
             {"key": "all_day", "name": "全天 (all day)"},
         ],
+    },
+    {
+        "variable": True,
+        "code": REQUEST_TYPE,
+        "datatype": "singlevaluelist",
+        "required": False,
+        "datatype_description": "未填写时按投诉办理 (without it, a complaint)",
+        "order": 3,
+        "description": "诉求类型 (the request's type, whatever it is about)",
+        "values": [{"key": t.value, "name": f"{t.name_zh} ({t.value})"} for t in RequestType],
     },
 )
 _NOTES: Final = {
@@ -161,6 +176,8 @@ def parse_request(form: Mapping[str, str], categories: Mapping[str, Category]) -
             report[to] = form[name]
     if form.get("media_url"):
         report["media"] = [form["media_url"]]
+    if REQUEST_TYPE in attributes:
+        report["request_type"] = attributes.pop(REQUEST_TYPE)
     return RequestIn(report, attributes)
 
 
@@ -191,6 +208,7 @@ def request_json(
         "status_notes": notes,
         "service_name": service_name,
         "service_code": incident.category,
+        "request_type": incident.request_type.value if incident.request_type else None,
         "description": incident.description,
         "agency_responsible": agency,
         "service_notice": service_notice(incident, agency),

@@ -28,6 +28,7 @@ import prcoords
 import shapely
 
 from dispatcher.core.incidents import Source
+from dispatcher.core.request_types import RequestType
 from dispatcher.demo.city import Camera, DemoCity
 from geo.distance import LocalFrame
 
@@ -71,17 +72,15 @@ CATEGORY_WEIGHTS: Final[dict[Source, tuple[tuple[str, float], ...]]] = {
     ),
     Source.HOTLINE: (
         ("200601", 25),  # 噪声扰民
-        ("200604", 10),  # 投诉
-        ("200602", 10),  # 咨询
+        ("200504", 12),
+        ("200502", 10),
         ("200301", 10),  # 夜间施工噪声
         ("200113", 8),  # 餐饮油烟
-        ("200504", 5),
-        ("200502", 5),
-        ("200101", 5),  # 私搭乱建
-        ("200603", 5),  # 求助
-        ("200102", 4),
-        ("200605", 3),  # 建议
-        ("200506", 3),
+        ("200101", 7),  # 私搭乱建
+        ("200102", 7),
+        ("200507", 5),  # 乱堆物堆料
+        ("200202", 4),  # 店招
+        ("200506", 5),
         ("200302", 3),  # 工地扬尘
         ("200406", 1),  # 道路积水
         ("100101", 1),
@@ -179,17 +178,28 @@ WHAT: Final[dict[str, tuple[str, ...]]] = {
     "200507": ("人行道上乱堆物料", "沿街堆放杂物、建材"),
     "200510": ("占用人行道洗车", "占道修车"),
     "200601": ("夜间噪声扰民，影响休息", "商铺音响声音过大", "广场舞噪声扰民"),
-    "200602": ("咨询门头店招设置规定", "咨询装修垃圾如何清运", "咨询临时占道审批流程"),
-    "200603": ("楼道口被人堆放杂物无法通行，请求帮助", "楼下下水道堵塞，请求帮助"),
-    "200604": ("投诉附近商户长期占道经营无人管理", "投诉此前反映的问题处理不及时"),
-    "200605": ("建议在路口增设非机动车停放点", "建议加强夜间巡查"),
 }
-DEMANDS: Final = (
-    "请尽快处理",
-    "希望城管部门管一管",
-    "已多次反映，要求彻底解决",
-    "要求核实处理并回复",
+#: the request types (诉求类型) of hotline work orders, weighted toward what comes in
+REQUEST_TYPE_WEIGHTS: Final[tuple[tuple[RequestType, float], ...]] = (
+    (RequestType.COMPLAINT, 60),
+    (RequestType.CONSULT, 15),
+    (RequestType.HELP, 10),
+    (RequestType.REPORT, 10),
+    (RequestType.SUGGESTION, 5),
 )
+#: what a caller asks, by request type
+DEMANDS: Final[dict[RequestType, tuple[str, ...]]] = {
+    RequestType.COMPLAINT: (
+        "请尽快处理",
+        "希望城管部门管一管",
+        "已多次反映，要求彻底解决",
+        "要求核实处理并回复",
+    ),
+    RequestType.REPORT: ("举报该行为，请依法查处", "实名举报，要求查处并回复"),
+    RequestType.CONSULT: ("咨询有关规定和办理流程", "咨询该如何处理"),
+    RequestType.HELP: ("请求帮助解决", "老人出行不便，请求帮助"),
+    RequestType.SUGGESTION: ("建议加强巡查", "建议增设管理设施"),
+}
 
 DRONES: Final = ("uav-01", "uav-02", "uav-03")
 MEDIA_HOST: Final = "https://media.example.com"
@@ -270,6 +280,7 @@ def camera_report(
         "confidence": confidence,
         "device_id": camera.device_id,
         "address": camera.address,
+        "request_type": None,
     }
 
 
@@ -308,8 +319,11 @@ def make_report(rng: random.Random, city: DemoCity, now: datetime) -> dict[str, 
     occurred = now - timedelta(minutes=rng.uniform(0.0, lag))
     crs, x, y = _in_crs(rng, source, lon, lat)
     description, device_id, media, confidence = what, None, [], None
+    request_type: RequestType | None = None
     if source is Source.HOTLINE:
-        description = f"市民来电反映：{place}附近{what}，{rng.choice(DEMANDS)}。"
+        request_type = _pick(rng, REQUEST_TYPE_WEIGHTS)
+        demand = rng.choice(DEMANDS[request_type])
+        description = f"市民来电反映：{place}附近{what}，{demand}。"
     elif source is Source.GRID:
         device_id = f"ctt-{rng.randint(1, 120):03d}"  # 城管通 handset of the inspector
         description = f"网格巡查发现：{what}。"
@@ -343,6 +357,7 @@ def make_report(rng: random.Random, city: DemoCity, now: datetime) -> dict[str, 
         "confidence": confidence,
         "device_id": device_id,
         "address": place,
+        "request_type": request_type.value if request_type is not None else None,
     }
 
 

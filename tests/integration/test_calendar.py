@@ -138,7 +138,8 @@ def days_off_from(today: date, days: int) -> dict[int, list[str]]:
 
 async def test_a_deadline_computed_after_the_put_follows_it(api: Api) -> None:
     await api.load_town()
-    _, before = await api.report(ADMIN, external_id="c-1")
+    # a grid report: on its category's clock (a hotline one would be on its request type's)
+    _, before = await api.report(ADMIN, source="grid", external_id="c-1")
     today = datetime.now(SHANGHAI).date()
     # a 4 working-hour limit: at most the longest holiday of a notice away (9 days in 2026)
     assert datetime.fromisoformat(before["deadline"]).date() < today + timedelta(days=12)
@@ -146,7 +147,7 @@ async def test_a_deadline_computed_after_the_put_follows_it(api: Api) -> None:
     for year, days in days_off_from(today - timedelta(days=1), 22).items():
         await api.call("PUT", f"/api/v1/calendar/{year}", body={"holidays": days}, expect=201)
     # far enough from the first not to join it as a duplicate
-    _, after = await api.report(ADMIN, external_id="c-2", lon=WEST[0] + 0.02)
+    _, after = await api.report(ADMIN, source="grid", external_id="c-2", lon=WEST[0] + 0.02)
     assert after["state"] == before["state"]
     assert datetime.fromisoformat(after["deadline"]).date() > today + timedelta(days=20)
 

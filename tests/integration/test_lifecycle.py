@@ -123,7 +123,8 @@ async def test_extension_and_suspension_move_the_deadline(api: Api) -> None:
     await api.load_town()
     operator = await api.token("operator")
     west = await api.token("squad", "sq-west")
-    _, inc = await api.report(await api.token("device"))  # hotline: dispatched at once
+    # grid: dispatched at once, on its category's 4 working hours
+    _, inc = await api.report(await api.token("device"), source="grid")
     iid = inc["id"]
     await do(api, iid, west, action="accept")
     asked = await do(api, iid, west, action="extend", hours=4, reason="需要协调物业")

@@ -34,6 +34,7 @@ REQUEST_FIELDS = {
     "status_notes",
     "service_name",
     "service_code",
+    "request_type",
     "description",
     "agency_responsible",
     "service_notice",
@@ -123,7 +124,11 @@ async def test_a_georeport_client_files_and_follows_work_orders(
     assert xml.tag == "services"
     assert len(xml.findall("service")) == len(services)
     _, definition = await open311(api, "GET", "services/200601.json")
-    assert [a["code"] for a in definition["attributes"]] == ["target_name", "time_of_day"]
+    assert [a["code"] for a in definition["attributes"]] == [
+        "target_name",
+        "time_of_day",
+        "request_type",
+    ]
     _, definition_xml = await open311(api, "GET", "services/200601.xml")
     assert definition_xml.find("attributes/attribute/code").text == "target_name"
 

@@ -153,10 +153,24 @@ def test_limits_follow_published_practice(by_code: dict[str, Category]) -> None:
     assert limit("200101") == ("working_hours", 4)  # 私搭乱建: stop work
     assert limit("200118") == ("working_days", 7)  # 私搭乱建: penalty
     assert limit("200114") == ("continuous", 2)  # 露天烧烤
-    hotline = {code: limit(code) for code in ("200601", "200602", "200603", "200604", "200605")}
-    assert all(clock == "working_days" and 2 <= days <= 13 for clock, days in hotline.values())
-    assert hotline["200602"][1] in {2, 3}  # 咨询
-    assert hotline["200603"][1] == 5  # 求助
+    assert limit("200601") == ("working_days", 2)  # 噪声扰民投诉, 12345 practice
+    assert by_code["200601"].hotline_limit_days == 2  # for hotline work orders too
+
+
+def test_request_types_are_not_categories(by_code: dict[str, Category]) -> None:
+    # 咨询, 求助, 投诉, 建议 are a request's type (request_type), not what it is about
+    assert not {"200602", "200603", "200604", "200605"} & set(by_code)
+    assert [c.code for c in by_code.values() if c.hotline_limit_days is not None] == ["200601"]
+
+
+def test_a_hotline_limit_is_optional_and_positive_working_days() -> None:
+    (category,) = parse_catalogue([good_entry(hotline_limit_days=1.5)])
+    assert category.hotline_limit_days == 1.5
+    assert category.to_json()["hotline_limit_days"] == 1.5
+    assert "hotline_limit_days" not in parse_catalogue([good_entry()])[0].to_json()
+    assert [(i, f) for i, f, _ in problems_of([good_entry(hotline_limit_days=0)])] == [
+        (0, "hotline_limit_days")
+    ]
 
 
 def test_the_clocks_are_the_clock_module_s(catalogue: list[Category]) -> None:

@@ -10,16 +10,15 @@ from typing import Any
 import pytest
 
 from dispatcher import cli
-from dispatcher.core.clocks import ClockKind
-from dispatcher.core.stages import Stage
+from dispatcher.core.request_types import DEFAULT_HOTLINE_LIMITS, RequestType
+from dispatcher.core.request_types import HotlineLimits as HotlineLimitDays
 from dispatcher.settings import (
-    CLOCK_KINDS,
-    STAGES,
+    REQUEST_TYPES,
     ConfigError,
+    HotlineLimits,
     Number,
     ScoreWeights,
     Settings,
-    StageLimitsSetting,
     Whole,
     WorkWindows,
     from_env,
@@ -53,7 +52,6 @@ DEFAULTS: dict[str, Any] = {
     "DISPATCH_TZ": "Asia/Shanghai",
     "DISPATCH_WORK_WINDOWS": WorkWindows.parse("08:00-12:00,14:00-18:00"),
     "DISPATCH_WORK_WINDOWS_SEASONAL": None,
-    "DISPATCH_STAGE_LIMITS_HOTLINE": StageLimitsSetting.parse("accept=working_days:1"),
     "DISPATCH_AUTO_CONFIDENCE": 0.85,
     "DISPATCH_GROUP_COMMIT_MS": 2.0,
     "DISPATCH_BORDER_MARGIN_M": 30.0,
@@ -81,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     "DISPATCH_MEDIA_MAX_BYTES": 10 * 1024 * 1024,
     "DISPATCH_SCORE_WEIGHTS": ScoreWeights.parse(
         "disposal_rate:30,on_time_rate:20,rework_rate:20,overdue_open_rate:20,extension_rate:10"
+    ),
+    "DISPATCH_HOTLINE_LIMITS": HotlineLimits.parse(
+        "consult:3,help:5,complaint:13,suggestion:13,report:13"
     ),
 }
 
@@ -229,29 +230,36 @@ def test_score_weights_name_rates_once_with_a_positive_total() -> None:
             read(DISPATCH_SCORE_WEIGHTS=bad)
 
 
-def test_stage_limits_name_each_stage_once_on_a_clock() -> None:
+def test_hotline_limits_name_every_request_type_once_in_working_days() -> None:
     limits = read(
-        DISPATCH_STAGE_LIMITS_HOTLINE=" verify=working_hours:2, accept=working_days:1.5 "
-    ).stage_limits_hotline
-    # in the stages' order, whatever the order given
-    assert limits.limits == (("accept", "working_days", 1.5), ("verify", "working_hours", 2.0))
-    assert str(limits) == "accept=working_days:1.5,verify=working_hours:2"
+        DISPATCH_HOTLINE_LIMITS=" report:10, consult:2, help:5, complaint:15, suggestion:0.5 "
+    ).hotline_limits
+    # in the types' order, whatever the order given
+    assert limits.as_dict() == {
+        "consult": 2.0,
+        "help": 5.0,
+        "complaint": 15.0,
+        "suggestion": 0.5,
+        "report": 10.0,
+    }
+    assert str(limits) == "consult:2,help:5,complaint:15,suggestion:0.5,report:10"
     for bad in (
-        "dispose=continuous:1",
-        "accept",
-        "accept=working_days",
-        "accept=weekly:1",
-        "accept=continuous:0",
-        "accept=continuous:nan",
-        "accept=continuous:1,accept=continuous:2",
+        "consult:3",  # every type, not some
+        "consult:3,help:5,complaint:13,suggestion:13,report:13,advice:1",
+        "consult:3,help:5,complaint:13,suggestion:13,report:13,report:13",
+        "consult:0,help:5,complaint:13,suggestion:13,report:13",
+        "consult:nan,help:5,complaint:13,suggestion:13,report:13",
+        "consult:367,help:5,complaint:13,suggestion:13,report:13",
+        "consult,help:5,complaint:13,suggestion:13,report:13",
     ):
-        with pytest.raises(ConfigError, match=r"^DISPATCH_STAGE_LIMITS_HOTLINE="):
-            read(DISPATCH_STAGE_LIMITS_HOTLINE=bad)
+        with pytest.raises(ConfigError, match=r"^DISPATCH_HOTLINE_LIMITS="):
+            read(DISPATCH_HOTLINE_LIMITS=bad)
 
 
-def test_the_settings_know_the_stages_and_clocks_of_the_core() -> None:
-    assert tuple(stage.value for stage in Stage) == STAGES
-    assert tuple(kind.value for kind in ClockKind) == CLOCK_KINDS
+def test_the_settings_know_the_request_types_and_their_defaults_of_the_core() -> None:
+    assert tuple(t.value for t in RequestType) == REQUEST_TYPES
+    default = from_env({}, require=()).hotline_limits.as_dict()
+    assert HotlineLimitDays(**default) == DEFAULT_HOTLINE_LIMITS
 
 
 def test_the_media_folder_and_limit() -> None:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from dispatcher.core.categories import load_default_catalogue
 from dispatcher.core.incidents import Source
+from dispatcher.core.request_types import RequestType
 from dispatcher.demo.city import DemoCity, build_demo_city
 from dispatcher.demo.simulator import (
     CAMERA_REACH_M,
@@ -43,6 +44,7 @@ FIELDS = {
     "confidence",
     "device_id",
     "address",
+    "request_type",
 }
 MACHINES = {"camera", "drone", "sensor"}
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=CST)
@@ -157,6 +159,10 @@ def test_hotline_reports_read_like_work_orders(reports: list[dict[str, Any]]) ->
     hotline = [r for r in reports if r["source"] == "hotline"]
     assert all(r["description"].startswith("市民来电反映") for r in hotline)
     assert all(r["external_id"].startswith("12345-") for r in hotline)
+    types = Counter(r["request_type"] for r in hotline)
+    assert set(types) == {t.value for t in RequestType}
+    assert types.most_common(1)[0][0] == "complaint"
+    assert all(r["request_type"] is None for r in reports if r["source"] != "hotline")
 
 
 def test_noise_and_barbecue_come_at_night(city: DemoCity) -> None:
