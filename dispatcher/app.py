@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from dispatcher.core import cap
 from dispatcher.core.auth import may_subscribe
-from dispatcher.core.clocks import Season, WorkingCalendar
+from dispatcher.core.clocks import ClockKind, Season, WorkingCalendar
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import (
     BadRequest,
@@ -35,8 +35,10 @@ from dispatcher.core.errors import (
     ValidationFailed,
 )
 from dispatcher.core.holidays import HolidayBook
+from dispatcher.core.incidents import Source
 from dispatcher.core.intake import IntakePolicy
 from dispatcher.core.request_types import HotlineLimits
+from dispatcher.core.stages import Stage, StageLimit, StageLimits
 from dispatcher.settings import Settings
 from dispatcher.store import journal, reference, timers, vicinity
 from dispatcher.store import records as store
@@ -290,6 +292,16 @@ def hotline_limits(settings: Settings) -> HotlineLimits:
     return HotlineLimits(**settings.hotline_limits.as_dict())
 
 
+def stage_limits(settings: Settings) -> StageLimits:
+    """The deployment's stage limits: CJ/T 315 practice, and the 12345 hotline's (settings);
+    the categories' own come with the catalogue (``ClockRules.use_catalogue``)."""
+    hotline = {
+        Stage(stage): StageLimit(ClockKind(clock), limit)
+        for stage, clock, limit in settings.stage_limits_hotline.limits
+    }
+    return StageLimits(by_source={Source.HOTLINE.value: hotline})
+
+
 def working_calendar(settings: Settings, book: HolidayBook) -> WorkingCalendar:
     """The deployment's working calendar: its zone and working windows (settings) and its
     holidays (``book``)."""
@@ -329,11 +341,15 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             pool,
             book,
             IntakePolicy(
-                Rules(working_calendar(settings, book), hotline_limits=hotline_limits(settings)),
+                Rules(
+                    working_calendar(settings, book),
+                    stage_limits(settings),
+                    hotline_limits=hotline_limits(settings),
+                ),
                 settings.auto_dispatch_confidence,
             ),
         )
-        reference_data = ReferenceData(pool, await reference.load(pool))
+        reference_data = ReferenceData(pool, await reference.load(pool), clock_rules.use_catalogue)
         tokens = TokenBook(pool, settings.admin_token)
         endpoint = Endpoint(
             hub,

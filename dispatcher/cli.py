@@ -19,13 +19,13 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from dispatcher.app import create_app, working_calendar
+from dispatcher.app import create_app, stage_limits, working_calendar
 from dispatcher.core import audit
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.holidays import HolidayBook, YearCalendar, check_year, entered_year
 from dispatcher.settings import ConfigError, Settings, from_env
-from dispatcher.store import calendar, migrate, reclock
+from dispatcher.store import calendar, migrate, reclock, reference
 from dispatcher.store.changes import Changes
 from realtime.bridge import EVENTS_CHANNEL, encode
 from realtime.hub import Envelope
@@ -269,7 +269,14 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
     settings = _settings(
         "calendar import",
         require=["database_url"],
-        only=["database_url", "redis_url", "tz", "work_windows", "work_windows_seasonal"],
+        only=[
+            "database_url",
+            "redis_url",
+            "tz",
+            "work_windows",
+            "work_windows_seasonal",
+            "stage_limits_hotline",
+        ],
     )
     if settings is None:
         return 2
@@ -303,7 +310,12 @@ async def _count_again(settings: Settings, first_year: int) -> int:
     assert pool is not None
     stored: list[Envelope] = []
     try:
-        rules = Rules(working_calendar(settings, await calendar.load_book(pool)))
+        categories = await reference.load_categories(pool)
+        own = {code: category.own_stage_limits for code, category in categories.items()}
+        rules = Rules(
+            working_calendar(settings, await calendar.load_book(pool)),
+            stage_limits(settings).with_categories(own),
+        )
         changes = Changes(pool, lambda: rules, stored.extend, lambda: None)
         since = datetime.combine(date(first_year, 1, 1), time(0), settings.zone)
         moved = await reclock.count_again(changes, pool, since, f"calendar from {first_year}")

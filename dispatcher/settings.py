@@ -344,6 +344,44 @@ class HotlineLimits:
         return ",".join(f"{name}:{Number(0).format(days)}" for name, days in self.pairs)
 
 
+#: the stages with a limit of their own and the clocks they run on: the values of
+#: dispatcher.core.stages.Stage and dispatcher.core.clocks.ClockKind (a unit test keeps them
+#: equal; the settings import nothing of the package)
+STAGES: Final = ("register", "dispatch", "accept", "verify")
+CLOCK_KINDS: Final = ("continuous", "working_hours", "working_days")
+
+
+@dataclass(frozen=True)
+class StageLimitsSetting:
+    """Stage limits, each on its clock: ``accept=working_days:1,register=continuous:0.25``.
+
+    Each stage one of :data:`STAGES`, at most once; each clock one of :data:`CLOCK_KINDS`;
+    each limit above 0 and at most 8784, in hours on ``continuous`` and ``working_hours`` and
+    in days on ``working_days`` (as a category's ``limit``). ``str`` writes them as ``parse``
+    reads them.
+    """
+
+    limits: tuple[tuple[str, str, float], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> StageLimitsSetting:
+        limits: dict[str, tuple[str, float]] = {}
+        for part in raw.split(","):
+            stage, equals, rest = part.partition("=")
+            clock, colon, number = rest.partition(":")
+            stage, clock = stage.strip(), clock.strip()
+            if not (equals and colon) or stage not in STAGES or stage in limits:
+                raise ValueError(raw)
+            limit = float(number)
+            if clock not in CLOCK_KINDS or not (math.isfinite(limit) and 0 < limit <= 8784):
+                raise ValueError(raw)
+            limits[stage] = (clock, limit)
+        return cls(tuple((stage, *limits[stage]) for stage in STAGES if stage in limits))
+
+    def __str__(self) -> str:
+        return ",".join(f"{s}={c}:{Number(0).format(n)}" for s, c, n in self.limits)
+
+
 @dataclass(frozen=True)
 class Variable:
     """How one field of :class:`Settings` is read: from ``name``, as ``kind`` says."""
@@ -435,6 +473,23 @@ class Settings:
         "parts of every year with working windows of their own, such as summer hours"
         " (夏令作息); the other days keep `DISPATCH_WORK_WINDOWS`",
         default=None,
+    )
+    stage_limits_hotline: StageLimitsSetting = variable(
+        "DISPATCH_STAGE_LIMITS_HOTLINE",
+        Parser(
+            StageLimitsSetting.parse,
+            "stage=clock:limit separated by commas, each stage at most once; stages: "
+            + ", ".join(STAGES)
+            + "; clocks: "
+            + ", ".join(CLOCK_KINDS)
+            + "; limits above 0, in hours (days on working_days)",
+        ),
+        "the stage limits of 12345 hotline work orders (source `hotline`) where their category"
+        " sets none of its own (`stage_limits`, docs/API.md §3); the stages left out keep"
+        " CJ/T 315 practice (受理 and 派遣 15 min, 签收 and 核查 30 min, continuous). The"
+        " default is 12345 practice: the 承办单位 signs for (签收) a work order within 1"
+        " working day of its dispatch; it is a deployment's choice, not a national rule",
+        default=StageLimitsSetting.parse("accept=working_days:1"),
     )
     auto_dispatch_confidence: float = variable(
         "DISPATCH_AUTO_CONFIDENCE",

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dispatcher.core.clocks import ClockKind
+from dispatcher.core.stages import Stage, StageLimit
 
 #: the clocks a category may run on; ``Category.clock`` keeps the plain string
 CLOCKS: Final = frozenset(kind.value for kind in ClockKind)
@@ -65,6 +66,9 @@ class Category:
 
     ``limit`` is in hours for the ``continuous`` and ``working_hours`` clocks and in days for
     ``working_days``. ``dedup_radius_m`` of 0 means reports are never merged automatically.
+    ``stage_limits`` are the category's own limits of stages (受理, 派遣, 签收, 核查), each on
+    its clock kind; a stage it leaves out keeps the deployment's
+    (``dispatcher.core.stages.StageLimits``).
     """
 
     code: str
@@ -82,6 +86,7 @@ class Category:
     joint: tuple[str, ...] = ()
     source_refs: str = ""
     note: str = ""
+    stage_limits: tuple[tuple[Stage, StageLimit], ...] = ()
     #: the category's own limit for 12345 hotline work orders, in working days; None: the
     #: request type's (``dispatcher.core.request_types.case_limit``)
     hotline_limit_days: float | None = None
@@ -103,6 +108,11 @@ class Category:
         if self.clock == "working_days":
             return timedelta(days=self.limit)
         return timedelta(hours=self.limit)
+
+    @property
+    def own_stage_limits(self) -> dict[Stage, StageLimit]:
+        """The category's own stage limits, by stage (none: the deployment's)."""
+        return dict(self.stage_limits)
 
     @property
     def dedup_enabled(self) -> bool:
@@ -128,6 +138,8 @@ class Category:
         }
         if self.note:
             doc["note"] = self.note
+        if self.stage_limits:
+            doc["stage_limits"] = {s.value: limit.to_json() for s, limit in self.stage_limits}
         if self.hotline_limit_days is not None:
             doc["hotline_limit_days"] = self.hotline_limit_days
         return doc
@@ -136,6 +148,15 @@ class Category:
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_.\-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Specialty = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class StageLimitIn(BaseModel):
+    """One stage's limit in a catalogue entry: ``{"clock": "working_days", "limit": 1}``."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    clock: ClockKind
+    limit: float = Field(gt=0, le=24 * 366)
 
 
 class CategoryIn(BaseModel):
@@ -158,6 +179,7 @@ class CategoryIn(BaseModel):
     joint: Annotated[list[Specialty], Field(max_length=20)] = []
     source_refs: Annotated[str, Field(max_length=2000)] = ""
     note: Annotated[str, Field(max_length=2000)] = ""
+    stage_limits: dict[Stage, StageLimitIn] = {}
     hotline_limit_days: float | None = Field(default=None, gt=0, le=366)
 
     def to_category(self) -> Category:
@@ -186,6 +208,11 @@ class CategoryIn(BaseModel):
             joint=tuple(dict.fromkeys(self.joint)),
             source_refs=self.source_refs,
             note=self.note,
+            stage_limits=tuple(
+                (stage, StageLimit(own.clock, own.limit))
+                for stage in Stage
+                if (own := self.stage_limits.get(stage)) is not None
+            ),
             hotline_limit_days=self.hotline_limit_days,
         )
 

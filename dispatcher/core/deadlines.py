@@ -2,31 +2,33 @@
 
 The case clock starts when the incident is registered (立案) and runs on its category's clock
 kind; approved extensions (延期) add to the limit, suspensions (挂账) are pauses, and it stops
-when the squad reports the work done (处置完毕). Each stage (registering, dispatching,
-signing for, verifying) has its own short continuous limit. Everything here is pure: the
-state is kept in the incident's ``progress`` and every instant is given by the caller.
+when the squad reports the work done (处置完毕).
+
+Each stage has a limit on a clock kind of its own (:class:`StageLimit`): 受理 (register) and
+派遣 (dispatch) 15 minutes, 签收 (accept) and 核查 (verify) 30 minutes, continuous, as CJ/T 315
+practice sets them (:data:`DEFAULT_STAGE_LIMITS`); 处置 is the case clock itself (the
+category's ``clock`` and ``limit``). A deployment may set other limits for a source (the 12345
+hotline's work orders are signed for within 1 working day) and a category its own
+(``stage_limits`` in its catalogue entry); :meth:`StageLimits.of` chooses: the category's, else
+the source's, else the default. A stage's clock starts when the incident enters the stage and
+starts again when a suspension (挂账) ends; a suspended incident has no stage deadline.
+
+Everything here is pure: the state is kept in the incident's ``progress`` and every instant is
+given by the caller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Final
 
 from dispatcher.core.clocks import ClockKind, Colour, WorkingCalendar, colour
 from dispatcher.core.incidents import Incident, State, evolve
 from dispatcher.core.progress import CaseClock
 from dispatcher.core.request_types import DEFAULT_HOTLINE_LIMITS, HotlineLimits
+from dispatcher.core.stages import Stage, StageLimit, StageLimits
 from dispatcher.core.times import format_time
-
-
-class Stage(StrEnum):
-    REGISTER = "register"  # 受理: reported, waiting to be registered or rejected
-    DISPATCH = "dispatch"  # 派遣: registered or returned, waiting to be dispatched
-    ACCEPT = "accept"  # 签收: dispatched, waiting for the squad to sign for it
-    VERIFY = "verify"  # 核查: resolved, waiting for verification
-
 
 STAGE_OF_STATE: Final = {
     State.REPORTED: Stage.REGISTER,
@@ -35,20 +37,6 @@ STAGE_OF_STATE: Final = {
     State.DISPATCHED: Stage.ACCEPT,
     State.RESOLVED: Stage.VERIFY,
 }
-
-
-@dataclass(frozen=True)
-class StageLimits:
-    """Continuous limits of the stages (CJ/T 315 practice: 受理, 派遣 15 min, 核查 30 min)."""
-
-    register: timedelta = timedelta(minutes=15)
-    dispatch: timedelta = timedelta(minutes=15)
-    accept: timedelta = timedelta(minutes=30)
-    verify: timedelta = timedelta(minutes=30)
-
-    def of(self, stage: Stage) -> timedelta:
-        limit: timedelta = getattr(self, stage.value)
-        return limit
 
 
 @dataclass(frozen=True)
@@ -98,11 +86,44 @@ def enter_stage(incident: Incident, now: datetime) -> Incident:
     return evolve(incident, progress=replace(incident.progress, stage_since=now))
 
 
-def stage_deadline(incident: Incident, rules: Rules) -> datetime | None:
+def stage_limit(incident: Incident, rules: Rules) -> tuple[Stage, StageLimit] | None:
+    """The incident's current stage and its limit; None when its state has no stage clock
+    (accepted: the case clock runs; final states) or it is suspended (挂账)."""
     stage = STAGE_OF_STATE.get(incident.state)
     if stage is None or incident.progress.suspended:
         return None
-    return stage_since(incident) + rules.stages.of(stage)
+    return stage, rules.stages.of(stage, incident.source, incident.category)
+
+
+def stage_deadline(incident: Incident, rules: Rules) -> datetime | None:
+    """When the current stage's limit runs out, counted on its clock kind from the stage's
+    start; None without a running stage clock (see :func:`stage_limit`)."""
+    found = stage_limit(incident, rules)
+    if found is None:
+        return None
+    limit = found[1]
+    return rules.calendar.add(stage_since(incident), limit.amount, limit.clock)
+
+
+def stage_warning_at(incident: Incident, rules: Rules) -> datetime | None:
+    """When the current stage turns yellow (``warn_at`` of its limit used); None as for
+    :func:`stage_deadline`."""
+    found = stage_limit(incident, rules)
+    if found is None:
+        return None
+    limit = found[1]
+    return rules.calendar.add(stage_since(incident), limit.amount * rules.warn_at, limit.clock)
+
+
+def stage_colour(incident: Incident, rules: Rules, now: datetime) -> Colour | None:
+    """The current stage's colour as of ``now`` (三色预警, as the case clock's); None as for
+    :func:`stage_deadline`."""
+    found = stage_limit(incident, rules)
+    if found is None:
+        return None
+    limit = found[1]
+    used = rules.calendar.elapsed(stage_since(incident), now, limit.clock)
+    return colour(used, limit.amount, rules.warn_at)
 
 
 def live_view(incident: Incident, rules: Rules, now: datetime) -> dict[str, Any]:
@@ -117,13 +138,18 @@ def live_view(incident: Incident, rules: Rules, now: datetime) -> dict[str, Any]
         view["allowed_s"] = clock.allowed.total_seconds()
     stage = STAGE_OF_STATE.get(incident.state)
     if stage is not None:
+        found = stage_limit(incident, rules)
         due = stage_deadline(incident, rules)
+        now_colour = stage_colour(incident, rules, now)
         view["stage"] = {
             "name": stage.value,
             "since": format_time(stage_since(incident), tz),
             "deadline": format_time(due, tz),
-            "overdue": due is not None and now >= due,
+            "overdue": now_colour is Colour.RED,
+            "colour": now_colour.value if now_colour is not None else None,
+            "clock": found[1].clock.value if found is not None else None,
+            "limit": found[1].limit if found is not None else None,
         }
-        if view["colour"] is None and due is not None:
-            view["colour"] = Colour.RED.value if now >= due else Colour.GREEN.value
+        if view["colour"] is None and now_colour is not None:
+            view["colour"] = now_colour.value
     return view

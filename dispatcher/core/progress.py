@@ -1,10 +1,11 @@
 """What the life cycle knows of an incident besides its state: :class:`Progress`.
 
 The case clock (处置时限, with its extensions 延期 and pauses 挂账), whether it is suspended,
-the warnings already given (三色预警), when the current stage began, the counts of returns,
-rework, supervision and reminders, how the squad disposed of it, and what dedup and repeat
-complaints learnt of it. Every rule reads these here, as typed fields; free-form
-``Incident.extra`` keeps only what no rule reads (a channel's own data).
+the warnings already given (三色预警) of the case clock and of the stage clock, when the
+current stage began, the counts of returns, rework, supervision and reminders, how the squad
+disposed of it, and what dedup and repeat complaints learnt of it. Every rule reads these
+here, as typed fields; free-form ``Incident.extra`` keeps only what no rule reads (a channel's
+own data).
 
 Their JSON form is the top-level keys the API has always shown (``clock``, ``suspended``,
 ``colour``, ``rework_count``, ...): :meth:`Progress.to_doc` writes a key only when it says
@@ -154,6 +155,8 @@ class Progress:
     colour: str | None = None
     #: the colour the timers last announced for the case clock (yellow, then red)
     case_alerted: str | None = None
+    #: the stage entry (its ``stage_since``, as text) whose warning (yellow) the timers gave
+    stage_warned: str | None = None
     #: the stage entry (its ``stage_since``, as text) whose overdue the timers announced
     stage_alerted: str | None = None
     #: when the incident entered its current state's stage
@@ -239,6 +242,7 @@ class Progress:
 _TEXTS: Final = (
     "colour",
     "case_alerted",
+    "stage_warned",
     "stage_alerted",
     "outcome",
     "visit_id",

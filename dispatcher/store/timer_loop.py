@@ -4,7 +4,9 @@ It takes due rows of ``timers``, locks their incidents with ``FOR UPDATE SKIP LO
 that two processes never fire one incident's timers), decides with :func:`timers.fire` what
 each alert is (nothing, if the incident moved on), and writes the alerts through the one change
 path (``dispatcher.store.changes``), which publishes them after the commit. Rows that fell due
-while every process was down are simply due: the next loop catches up.
+while every process was down are simply due: the next loop catches up. An incident whose due
+rows gave nothing has its timers armed again at what it is owed now (a limit that moved since
+they were armed: a stage limit of the catalogue, a holiday entered).
 """
 
 from __future__ import annotations
@@ -85,8 +87,9 @@ class TimerLoop:
             if not locked:
                 return 0
             taken = await work.conn.fetch(timers.TAKE_TIMERS, list(locked), now)
+            # a clock's yellow before its red (one alert, the further, when both are due)
             for row in sorted(
-                taken, key=lambda r: (r["incident_id"], r["kind"] != timers.CASE_WARNING)
+                taken, key=lambda r: (r["incident_id"], r["kind"] not in timers.WARNINGS)
             ):
                 incident = work.incident(row["incident_id"])
                 assert incident is not None  # taken only for the incidents locked
@@ -98,5 +101,11 @@ class TimerLoop:
                 if alert.supervision is not None:
                     note, notified = alert.supervision
                     work.supervise(incident.id, "overdue", note, SYSTEM_ACTOR, notified)
+            # a timer that fell due before its limit ran out (the limit moved since it was
+            # armed) gave nothing: arm the incident's again at what it is owed now
+            early = {r["incident_id"] for r in taken} - work.saved.keys()
+            if early:
+                stale = [i for i in (work.incident(j) for j in sorted(early)) if i is not None]
+                await timers.rearm(work.conn, stale, work.rules, now, later_only=True)
         self.fired += len(taken)
         return len(taken)

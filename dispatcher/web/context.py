@@ -41,12 +41,23 @@ log = logging.getLogger(__name__)
 
 
 class ReferenceData:
-    """This process's snapshot of squads, zones and categories, rebuilt when they change."""
+    """This process's snapshot of squads, zones and categories, rebuilt when they change.
 
-    def __init__(self, pool: asyncpg.Pool, current: reference.Reference) -> None:
+    ``loaded`` is told of every snapshot, the first included (the clock rules take the
+    categories' own stage limits from it).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        current: reference.Reference,
+        loaded: Callable[[reference.Reference], object] = lambda ref: None,
+    ) -> None:
         self._pool = pool
         self._lock = asyncio.Lock()
+        self._loaded = loaded
         self.current = current
+        loaded(current)
 
     async def reload(self) -> None:
         """Swap in a fresh snapshot. Reloads run one at a time, each reading the database
@@ -54,6 +65,7 @@ class ReferenceData:
         change can never overwrite a faster one that read after it."""
         async with self._lock:
             self.current = await reference.load(self._pool)
+            self._loaded(self.current)
         ref = self.current
         log.info(
             "reference data loaded: %d zones (version %d), %d squads, %d categories",
@@ -90,6 +102,16 @@ class ClockRules:
         """
         rules = replace(self.rules, calendar=self.rules.calendar.with_workdays(book.is_workday))
         self.book = book
+        self.policy = replace(self.policy, rules=rules)
+        return rules
+
+    def use_catalogue(self, ref: reference.Reference) -> Rules:
+        """Make the catalogue's own stage limits (each category's ``stage_limits``) those of
+        every clock of this process; answer the new rules. Stage deadlines are counted when
+        asked, so what is armed from now on counts them; a timer armed earlier that falls due
+        before its stage's new limit is armed again by the timer loop."""
+        own = {code: category.own_stage_limits for code, category in ref.categories.items()}
+        rules = replace(self.rules, stages=self.rules.stages.with_categories(own))
         self.policy = replace(self.policy, rules=rules)
         return rules
 

@@ -32,7 +32,15 @@ from dispatcher.core.lifecycle import (
     parse_action,
 )
 from dispatcher.core.routing import Squad
-from dispatcher.store.timers import CASE_OVERDUE, CASE_WARNING, STAGE_OVERDUE, ancestors, fire, owed
+from dispatcher.store.timers import (
+    CASE_OVERDUE,
+    CASE_WARNING,
+    STAGE_OVERDUE,
+    STAGE_WARNING,
+    ancestors,
+    fire,
+    owed,
+)
 
 RULES = Rules(WorkingCalendar())
 OPERATOR = Principal(TokenId("op"), Role.OPERATOR, "值班员")
@@ -295,9 +303,10 @@ def test_merge_moves_reports_into_the_target() -> None:
 def test_timers_owed_and_fired_once() -> None:
     dispatched = in_state(State.DISPATCHED)
     timers = dict(owed(dispatched, RULES, T0))
-    assert set(timers) == {CASE_WARNING, CASE_OVERDUE, STAGE_OVERDUE}
+    assert set(timers) == {CASE_WARNING, CASE_OVERDUE, STAGE_WARNING, STAGE_OVERDUE}
     assert timers[CASE_OVERDUE] == dispatched.deadline
     assert timers[STAGE_OVERDUE] == T0 + timedelta(minutes=30)  # signing for: 30 min
+    assert timers[STAGE_WARNING] == T0 + timedelta(minutes=24)  # yellow at 80%
     # 80% of 4 working hours = 3 h 12 min: 10:00-12:00, then 14:00-15:12
     assert timers[CASE_WARNING] == datetime(2026, 11, 23, 7, 12, tzinfo=UTC)
 
@@ -314,7 +323,8 @@ def test_timers_owed_and_fired_once() -> None:
     assert red.supervision is not None
     assert red.supervision[1] == ["brigade", "centre"]
     assert owed(red.incident, RULES, timers[CASE_OVERDUE]) == [
-        (STAGE_OVERDUE, T0 + timedelta(minutes=30))
+        (STAGE_WARNING, T0 + timedelta(minutes=24)),
+        (STAGE_OVERDUE, T0 + timedelta(minutes=30)),
     ]
     assert fire(red.incident, CASE_OVERDUE, RULES, timers[CASE_OVERDUE], SQUADS) is None
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from dispatcher.app import create_app
+from dispatcher.core.clocks import ClockKind
+from dispatcher.core.stages import Stage
 from dispatcher.core.stats import COUNTS, DEFINITIONS, RATES
 from dispatcher.settings import Settings
 from dispatcher.web.openapi import api_routes, document
@@ -163,3 +165,17 @@ def test_the_figures_are_described_with_their_formulas(
     assert "crosses the period's end" in stats["description"]
     group_by = next(p for p in doc["components"]["parameters"].values() if p["name"] == "group_by")
     assert group_by["schema"]["enum"] == ["squad", "zone", "category", "source", "day"]
+
+
+def test_a_catalogue_entry_describes_its_stage_limits(
+    app_and_doc: tuple[Any, dict[str, Any]],
+) -> None:
+    schemas = app_and_doc[1]["components"]["schemas"]
+    stage_limits = schemas["Category"]["properties"]["stage_limits"]
+    assert set(stage_limits["properties"]) == {stage.value for stage in Stage}
+    limit = schemas["StageLimit"]
+    assert limit["required"] == ["clock", "limit"]
+    assert limit["properties"]["clock"]["enum"] == [kind.value for kind in ClockKind]
+    assert "stage_limits" not in schemas["Category"]["required"]  # entries without keep defaults
+    stage = schemas["Incident"]["properties"]["stage"]["properties"]
+    assert {"name", "since", "deadline", "overdue", "colour", "clock", "limit"} <= set(stage)

@@ -10,15 +10,20 @@ from typing import Any
 import pytest
 
 from dispatcher import cli
+from dispatcher.core.clocks import ClockKind
 from dispatcher.core.request_types import DEFAULT_HOTLINE_LIMITS, RequestType
 from dispatcher.core.request_types import HotlineLimits as HotlineLimitDays
+from dispatcher.core.stages import Stage
 from dispatcher.settings import (
+    CLOCK_KINDS,
     REQUEST_TYPES,
+    STAGES,
     ConfigError,
     HotlineLimits,
     Number,
     ScoreWeights,
     Settings,
+    StageLimitsSetting,
     Whole,
     WorkWindows,
     from_env,
@@ -52,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "DISPATCH_TZ": "Asia/Shanghai",
     "DISPATCH_WORK_WINDOWS": WorkWindows.parse("08:00-12:00,14:00-18:00"),
     "DISPATCH_WORK_WINDOWS_SEASONAL": None,
+    "DISPATCH_STAGE_LIMITS_HOTLINE": StageLimitsSetting.parse("accept=working_days:1"),
     "DISPATCH_AUTO_CONFIDENCE": 0.85,
     "DISPATCH_GROUP_COMMIT_MS": 2.0,
     "DISPATCH_BORDER_MARGIN_M": 30.0,
@@ -260,6 +266,31 @@ def test_the_settings_know_the_request_types_and_their_defaults_of_the_core() ->
     assert tuple(t.value for t in RequestType) == REQUEST_TYPES
     default = from_env({}, require=()).hotline_limits.as_dict()
     assert HotlineLimitDays(**default) == DEFAULT_HOTLINE_LIMITS
+
+
+def test_stage_limits_name_each_stage_once_on_a_clock() -> None:
+    limits = read(
+        DISPATCH_STAGE_LIMITS_HOTLINE=" verify=working_hours:2, accept=working_days:1.5 "
+    ).stage_limits_hotline
+    # in the stages' order, whatever the order given
+    assert limits.limits == (("accept", "working_days", 1.5), ("verify", "working_hours", 2.0))
+    assert str(limits) == "accept=working_days:1.5,verify=working_hours:2"
+    for bad in (
+        "dispose=continuous:1",
+        "accept",
+        "accept=working_days",
+        "accept=weekly:1",
+        "accept=continuous:0",
+        "accept=continuous:nan",
+        "accept=continuous:1,accept=continuous:2",
+    ):
+        with pytest.raises(ConfigError, match=r"^DISPATCH_STAGE_LIMITS_HOTLINE="):
+            read(DISPATCH_STAGE_LIMITS_HOTLINE=bad)
+
+
+def test_the_settings_know_the_stages_and_clocks_of_the_core() -> None:
+    assert tuple(stage.value for stage in Stage) == STAGES
+    assert tuple(kind.value for kind in ClockKind) == CLOCK_KINDS
 
 
 def test_the_media_folder_and_limit() -> None:
