@@ -19,7 +19,7 @@ given by the caller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -58,8 +58,7 @@ def case_clock(incident: Incident) -> CaseClock | None:
 def with_clock(incident: Incident, clock: CaseClock, rules: Rules, now: datetime) -> Incident:
     """The incident with ``clock`` kept and its deadline and colour brought up to date."""
     now_colour = clock.colour(rules.calendar, rules.warn_at, now)
-    progress = replace(
-        incident.progress,
+    progress = incident.progress.but(
         clock=clock,
         suspended=clock.suspended,
         colour=now_colour.value,
@@ -83,7 +82,7 @@ def stage_since(incident: Incident) -> datetime:
 
 def enter_stage(incident: Incident, now: datetime) -> Incident:
     """Note when the incident entered its current state's stage."""
-    return evolve(incident, progress=replace(incident.progress, stage_since=now))
+    return evolve(incident, progress=incident.progress.but(stage_since=now))
 
 
 def stage_limit(incident: Incident, rules: Rules) -> tuple[Stage, StageLimit] | None:

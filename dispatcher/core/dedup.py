@@ -221,8 +221,7 @@ def attach(
         report_count=target.report_count + 1,
         media=tuple(media),
         confidence=max(confidences) if confidences else None,
-        progress=replace(
-            target.progress,
+        progress=target.progress.but(
             sources=tuple(sources),
             first_report_at=min(first, moment),
             last_report_at=max(last, moment),
@@ -320,7 +319,7 @@ def detach(
             state=State.REPORTED,
             duplicate_of=None,
             closed_at=None,
-            progress=replace(record.progress, unmerged_from=target.id),
+            progress=record.progress.but(unmerged_from=target.id),
         ),
         now,
     )
@@ -330,7 +329,7 @@ def detach(
         target,
         report_count=max(1, target.report_count - record.report_count),
         media=tuple(m for m in target.media if m not in record.media),
-        progress=replace(target.progress, merged_ids=merged_ids),
+        progress=target.progress.but(merged_ids=merged_ids),
     )
     shrunk = revision(target, shrunk, now)
     detail = {"unmerged": record.id, "from": target.id, "reason": reason}

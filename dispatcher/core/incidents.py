@@ -179,8 +179,7 @@ class Incident:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Incident:
         """Rebuild an incident from :meth:`to_doc`'s output (as stored)."""
-        known = {f for f in cls.__dataclass_fields__ if f not in ("extra", "progress")}
-        extra = {k: v for k, v in doc.items() if k not in known and k not in PROGRESS_KEYS}
+        extra = {k: v for k, v in doc.items() if k not in _NOT_EXTRA}
         times = {name: parse_time(doc.get(name)) for name in _TIME_FIELDS}
         received = times.pop("received_at")
         updated = times.pop("updated_at")
@@ -209,8 +208,8 @@ class Incident:
             duplicate_of=doc.get("duplicate_of"),
             flags=tuple(doc.get("flags") or ()),
             report_count=int(doc.get("report_count", 1)),
-            request_type=RequestType(doc["request_type"]) if doc.get("request_type") else None,
             reported_by=doc.get("reported_by"),
+            request_type=RequestType(doc["request_type"]) if doc.get("request_type") else None,
             version=int(doc.get("version", 1)),
             progress=Progress.from_doc(doc),
             extra=extra,
@@ -219,6 +218,8 @@ class Incident:
 
 
 _FIELDS: Final = frozenset(f.name for f in fields(Incident))
+#: the document keys that are not a channel's free-form extra
+_NOT_EXTRA: Final = (_FIELDS - {"extra", "progress"}) | PROGRESS_KEYS
 
 
 def revision(before: Incident, after: Incident, now: datetime) -> Incident:

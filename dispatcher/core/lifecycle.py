@@ -267,13 +267,13 @@ def dispatch(
 
 def _with(incident: Incident, **changes: Any) -> Incident:
     """The incident with these life-cycle facts changed (``Progress`` fields)."""
-    return evolve(incident, progress=replace(incident.progress, **changes))
+    return evolve(incident, progress=incident.progress.but(**changes))
 
 
 def _counted(incident: Incident, name: str) -> Progress:
     """The incident's progress with one more of the count ``name`` (returns, rework, ...)."""
     counts: dict[str, Any] = {name: getattr(incident.progress, name) + 1}
-    return replace(incident.progress, **counts)
+    return incident.progress.but(**counts)
 
 
 def decide(
@@ -459,7 +459,7 @@ def _merge(
         target,
         report_count=target.report_count + incident.report_count,
         media=target.media + tuple(m for m in incident.media if m not in target.media),
-        progress=replace(target.progress, merged_ids=(*target.progress.merged_ids, incident.id)),
+        progress=target.progress.but(merged_ids=(*target.progress.merged_ids, incident.id)),
     )
     return merged, revision(target, grown, now)
 

@@ -86,7 +86,7 @@ def mark(
     if complaints < rule.threshold or not incident.state.is_open:
         return incident, None, None
     already = Flag.REPEAT_COMPLAINT.value in incident.flags
-    changed = replace(incident, progress=replace(incident.progress, repeat_count=complaints))
+    changed = replace(incident, progress=incident.progress.but(repeat_count=complaints))
     if already:
         return changed, None, None
     days = rule.window.days
