@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m bench.bench_timers [--due 20000] [--open 100000] [--repeats 3]``
 
 It starts a private PostgreSQL (fsync on, as in production), migrates, and inserts open,
-dispatched incidents with their timers armed the way the server arms them (``timers.owed``).
+dispatched incidents with their timers armed the way the server arms them (``alarms.owed``).
 
 (a) fired/s: ``--due`` incidents whose case deadline has passed; the real ``TimerLoop``
     fires them batch by batch (lock, decide, history append with the hash chain, commit).
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
+from dispatcher.core import alarms
 from dispatcher.core.categories import Category, Priority
 from dispatcher.core.clocks import WorkingCalendar
 from dispatcher.core.deadlines import Rules
@@ -75,7 +76,7 @@ async def load(pool: asyncpg.Pool, count: int, due_share: float, now: datetime) 
         assert since is not None
         inc = replace(inc, progress=replace(inc.progress, stage_alerted=since.isoformat()))
         rows_inc.append(store.encode_doc(inc, RULES.calendar.tz))
-        rows_tim.extend((inc.id, k, d) for k, d in timers.owed(inc, RULES, start))
+        rows_tim.extend((inc.id, k, d) for k, d in alarms.owed(inc, RULES, start))
     async with pool.acquire() as conn:
         for i in range(0, len(rows_inc), 5000):
             await store.insert_incidents(conn, rows_inc[i : i + 5000])

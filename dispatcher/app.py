@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from dispatcher.core import cap
+from dispatcher.core import alarms, cap
 from dispatcher.core.auth import may_subscribe
 from dispatcher.core.clocks import ClockKind, Season, WorkingCalendar
 from dispatcher.core.deadlines import Rules
@@ -40,7 +40,7 @@ from dispatcher.core.intake import IntakePolicy
 from dispatcher.core.request_types import HotlineLimits
 from dispatcher.core.stages import Stage, StageLimit, StageLimits
 from dispatcher.settings import Settings
-from dispatcher.store import journal, reference, timers, vicinity
+from dispatcher.store import journal, reference, vicinity
 from dispatcher.store import records as store
 from dispatcher.store.calendar import load_book
 from dispatcher.store.changes import Changes
@@ -377,7 +377,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.zone,
             bridge.committed,
             window_s=settings.group_commit_ms / 1000,
-            timers=lambda incidents, now: timers.owed_new(incidents, current_rules(), now),
+            timers=lambda incidents, now: alarms.owed_new(incidents, current_rules(), now),
             collate=vicinity.collator(settings, changes),
         )
         outbox = None

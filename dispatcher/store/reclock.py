@@ -14,10 +14,10 @@ import logging
 from datetime import datetime
 from typing import Final
 
+from dispatcher.core.alarms import CLOCKED
 from dispatcher.core.lifecycle import recalendar
 from dispatcher.store import records as store
 from dispatcher.store.changes import Changes
-from dispatcher.store.timers import CLOCKED
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,13 @@
 """The timer loop: every server process fires due timers, each exactly once across them.
 
 It takes due rows of ``timers``, locks their incidents with ``FOR UPDATE SKIP LOCKED`` (so
-that two processes never fire one incident's timers), decides with :func:`timers.fire` what
-each alert is (nothing, if the incident moved on), and writes the alerts through the one change
-path (``dispatcher.store.changes``), which publishes them after the commit. Rows that fell due
-while every process was down are simply due: the next loop catches up. An incident whose due
-rows gave nothing has its timers armed again at what it is owed now (a limit that moved since
-they were armed: a stage limit of the catalogue, a holiday entered).
+that two processes never fire one incident's timers), decides with the core's
+``alarms.fire`` what each alert is (nothing, if the incident moved on), and writes the alerts
+through the one change path (``dispatcher.store.changes``), which publishes them after the
+commit. Rows that fell due while every process was down are simply due: the next loop catches
+up. An incident whose due rows gave nothing has its timers armed again at what it is owed
+now (a limit that moved since they were armed: a stage limit of the catalogue, a holiday
+entered).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from dispatcher.core import alarms
 from dispatcher.core.auth import SYSTEM_ACTOR
 from dispatcher.core.routing import Squad
 from dispatcher.store import records as store
@@ -89,11 +91,11 @@ class TimerLoop:
             taken = await work.conn.fetch(timers.TAKE_TIMERS, list(locked), now)
             # a clock's yellow before its red (one alert, the further, when both are due)
             for row in sorted(
-                taken, key=lambda r: (r["incident_id"], r["kind"] not in timers.WARNINGS)
+                taken, key=lambda r: (r["incident_id"], r["kind"] not in alarms.WARNINGS)
             ):
                 incident = work.incident(row["incident_id"])
                 assert incident is not None  # taken only for the incidents locked
-                alert = timers.fire(incident, row["kind"], work.rules, now, squads)
+                alert = alarms.fire(incident, row["kind"], work.rules, now, squads)
                 if alert is None:
                     continue
                 work.save(alert.incident)

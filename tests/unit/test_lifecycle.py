@@ -12,6 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dispatcher.core.alarms import (
+    CASE_OVERDUE,
+    CASE_WARNING,
+    STAGE_OVERDUE,
+    STAGE_WARNING,
+    ancestors,
+    fire,
+    owed,
+)
 from dispatcher.core.audit import around_seq, digest
 from dispatcher.core.audit import text as audit_text
 from dispatcher.core.auth import Principal, Role
@@ -32,15 +41,6 @@ from dispatcher.core.lifecycle import (
     parse_action,
 )
 from dispatcher.core.routing import Squad
-from dispatcher.store.timers import (
-    CASE_OVERDUE,
-    CASE_WARNING,
-    STAGE_OVERDUE,
-    STAGE_WARNING,
-    ancestors,
-    fire,
-    owed,
-)
 
 RULES = Rules(WorkingCalendar())
 OPERATOR = Principal(TokenId("op"), Role.OPERATOR, "值班员")

@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+from dispatcher.core.alarms import (
+    CASE_OVERDUE,
+    STAGE_OVERDUE,
+    STAGE_WARNING,
+    escalation,
+    fire,
+    owed,
+)
 from dispatcher.core.categories import Category, InvalidCatalogue, Priority, parse_catalogue
 from dispatcher.core.clocks import SHANGHAI, ClockKind, Colour, WorkingCalendar
 from dispatcher.core.deadlines import (
@@ -22,14 +30,6 @@ from dispatcher.core.events import EventType
 from dispatcher.core.incidents import Incident, Source
 from dispatcher.core.lifecycle import Action, ActionIn, Context, decide
 from dispatcher.core.stages import DEFAULT_STAGE_LIMITS, Stage, StageLimit, StageLimits
-from dispatcher.store.timers import (
-    CASE_OVERDUE,
-    STAGE_OVERDUE,
-    STAGE_WARNING,
-    escalation,
-    fire,
-    owed,
-)
 from tests.unit.test_lifecycle import OPERATOR, SQUADS, WEST, reported
 
 #: the deployment of docs/DEPLOY.md's defaults: 12345 work orders signed for in 1 working day

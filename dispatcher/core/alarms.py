@@ -1,0 +1,221 @@
+"""The three-colour warnings (三色预警) an incident is owed, and what a due one gives.
+
+Pure. Which alerts an incident is owed is a function of the incident (:func:`owed`): the
+yellow warning and the red overdue of its case clock, and the same two of its current stage's
+clock (each stage entry warned and announced once). When one falls due, :func:`fire` says what
+the alert is (nothing, if the incident moved on). A red of either clock opens a supervision
+record (督办) and tells the squad's parent squads (:func:`escalation`, one function for both
+clocks). The store keeps the due instants in ``timers`` (``dispatcher.store.timers``) and every
+server process's loop fires them once (``dispatcher.store.timer_loop``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final
+
+from dispatcher.core.auth import SYSTEM_ACTOR
+from dispatcher.core.clocks import Colour
+from dispatcher.core.deadlines import (
+    STAGE_OF_STATE,
+    Rules,
+    stage_colour,
+    stage_deadline,
+    stage_since,
+    stage_warning_at,
+)
+from dispatcher.core.events import Event, EventType, incident_topics
+from dispatcher.core.incidents import Incident, State, evolve, revision
+from dispatcher.core.progress import Progress
+from dispatcher.core.routing import Squad
+from dispatcher.core.stages import STAGE_NAMES
+
+CASE_WARNING: Final = "case_warning"
+CASE_OVERDUE: Final = "case_overdue"
+STAGE_WARNING: Final = "stage_warning"
+STAGE_OVERDUE: Final = "stage_overdue"
+#: the yellow timers: fired before a red one of the same incident that is due as well
+WARNINGS: Final = frozenset({CASE_WARNING, STAGE_WARNING})
+#: states in which the case clock runs towards the squad's deadline
+CLOCKED: Final = frozenset({State.REGISTERED, State.RETURNED, State.DISPATCHED, State.ACCEPTED})
+
+
+def _stage_given(incident: Incident) -> str | None:
+    """The colour the timers gave the current stage entry: red, yellow or None."""
+    since = stage_since(incident).isoformat()
+    if incident.progress.stage_alerted == since:
+        return Colour.RED.value
+    if incident.progress.stage_warned == since:
+        return Colour.YELLOW.value
+    return None
+
+
+def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, datetime]]:
+    """The alerts not yet given for the incident as it is, with when each falls due."""
+    progress = incident.progress
+    if progress.suspended or not incident.state.is_open:
+        return []
+    timers: list[tuple[str, datetime]] = []
+    clock = progress.clock
+    if clock is not None and incident.state in CLOCKED and clock.stopped_at is None:
+        alerted = progress.case_alerted
+        if alerted is None:
+            timers.append((CASE_WARNING, clock.warning_at(rules.calendar, rules.warn_at, now)))
+        if alerted != Colour.RED.value:
+            timers.append((CASE_OVERDUE, clock.deadline(rules.calendar, now)))
+    due = stage_deadline(incident, rules)
+    warning = stage_warning_at(incident, rules)
+    if due is not None and warning is not None:
+        given = _stage_given(incident)
+        if given is None:
+            timers.append((STAGE_WARNING, warning))
+        if given != Colour.RED.value:
+            timers.append((STAGE_OVERDUE, due))
+    return timers
+
+
+def ancestors(squad_id: str | None, squads: Mapping[str, Squad]) -> list[str]:
+    """The squad's parent, its parent's parent, ...: who hears of an overdue case (3 tiers)."""
+    found: list[str] = []
+    current = squads.get(squad_id) if squad_id else None
+    while current is not None and current.parent_id and current.parent_id not in found:
+        found.append(current.parent_id)
+        current = squads.get(current.parent_id)
+    return found
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """What a red of either clock raises: the parent squads told (their topics added to the
+    event's) and the supervision record (督办) opened with the alert."""
+
+    escalated_to: tuple[str, ...]
+    topics: tuple[str, ...]
+    note: str
+
+
+def escalation(incident: Incident, squads: Mapping[str, Squad], note: str) -> Escalation:
+    """The escalation of an overdue incident (case or stage): its topics and its squad's
+    parent squads' (:func:`ancestors`), and a supervision record with ``note``."""
+    topics = incident_topics(incident)
+    escalated = ancestors(incident.squad_id, squads)
+    added = tuple(f"squad:{s}" for s in escalated if f"squad:{s}" not in topics)
+    return Escalation(tuple(escalated), (*topics, *added), note)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What a due timer gives: the incident marked, its event, the supervision to open."""
+
+    incident: Incident
+    event: Event
+    supervision: tuple[str, list[str]] | None = None  # (note, squads notified)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One clock of an incident as of a timer: its colour, what was given, how to mark it."""
+
+    colour: Colour
+    given: str | None
+    detail: dict[str, Any]
+    overdue_note: str
+    mark: Callable[[Colour], Progress]
+
+
+def _case_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading | None:
+    progress = incident.progress
+    clock = progress.clock
+    if clock is None or incident.state not in CLOCKED or clock.stopped_at is not None:
+        return None
+    deadline = incident.deadline.isoformat() if incident.deadline else None
+    return _Reading(
+        colour=clock.colour(rules.calendar, rules.warn_at, now),
+        given=progress.case_alerted,
+        detail={"clock": "case", "deadline": deadline},
+        overdue_note=f"超期未处置（时限 {deadline}）",
+        mark=lambda c: replace(progress, case_alerted=c.value, colour=c.value),
+    )
+
+
+def _stage_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading | None:
+    progress = incident.progress
+    stage = STAGE_OF_STATE.get(incident.state)
+    due = stage_deadline(incident, rules)
+    now_colour = stage_colour(incident, rules, now)
+    if stage is None or due is None or now_colour is None:
+        return None
+    since = stage_since(incident).isoformat()
+
+    def mark(c: Colour) -> Progress:
+        if c is Colour.RED:
+            return replace(progress, stage_alerted=since)
+        return replace(progress, stage_warned=since)
+
+    return _Reading(
+        colour=now_colour,
+        given=_stage_given(incident),
+        detail={"clock": "stage", "stage": stage.value, "deadline": due.isoformat()},
+        overdue_note=f"{STAGE_NAMES[stage]}超时（时限 {due.isoformat()}）",
+        mark=mark,
+    )
+
+
+def fire(
+    incident: Incident, kind: str, rules: Rules, now: datetime, squads: Mapping[str, Squad]
+) -> Fired | None:
+    """The alert a due timer gives, or None when the incident no longer owes it.
+
+    Both clocks alike: yellow once its ``warn_at`` is used, red once it is over; a timer that
+    finds its clock already further (a yellow one at red) gives the further alert, and a red
+    one escalates (:func:`escalation`).
+    """
+    if incident.progress.suspended or not incident.state.is_open:
+        return None
+    if kind in (CASE_WARNING, CASE_OVERDUE):
+        reading = _case_reading(incident, rules, now)
+    elif kind in (STAGE_WARNING, STAGE_OVERDUE):
+        reading = _stage_reading(incident, rules, now)
+    else:
+        raise ValueError(f"unknown timer kind {kind!r}")
+    if reading is None:
+        return None
+    colour, given = reading.colour, reading.given
+    wanted = Colour.YELLOW if kind in WARNINGS else Colour.RED
+    if colour is Colour.GREEN or (wanted is Colour.RED and colour is not Colour.RED):
+        return None
+    if given == Colour.RED.value or (given == Colour.YELLOW.value and colour is Colour.YELLOW):
+        return None
+    detail = dict(reading.detail)
+    topics = incident_topics(incident)
+    supervision = None
+    event_type = EventType.DEADLINE_WARNING
+    if colour is Colour.RED:
+        event_type = EventType.DEADLINE_OVERDUE
+        raised = escalation(incident, squads, reading.overdue_note)
+        topics = raised.topics
+        detail["escalated_to"] = list(raised.escalated_to)
+        supervision = (raised.note, list(raised.escalated_to))
+    changed = revision(incident, evolve(incident, progress=reading.mark(colour)), now)
+    event = Event(
+        type=event_type,
+        incident=changed,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        actor_role=None,
+        action=None,
+        state_before=incident.state,
+        detail=detail,
+        only_topics=tuple(topics),
+    )
+    return Fired(changed, event, supervision)
+
+
+def owed_new(
+    incidents: Sequence[Incident], rules: Rules, now: datetime
+) -> list[tuple[str, str, datetime]]:
+    """The timers of incidents about to be inserted, as (incident id, kind, due) rows:
+    intake's insert arms them in its statement (``store.insert_incidents``)."""
+    return [(i.id, kind, due) for i in incidents for kind, due in owed(i, rules, now)]
