@@ -27,16 +27,21 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# The runtime dependencies first, read from pyproject.toml, so that a change to the code alone
-# reuses this (large) layer.
+# Every version is pinned by requirements/constraints.txt, the file the tests ran against: pip and
+# setuptools first, then the runtime dependencies read from pyproject.toml, so that a change to
+# the code alone reuses this (large) layer.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+COPY requirements/constraints.txt requirements/
+RUN pip install --constraint=requirements/constraints.txt pip setuptools \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install --constraint=requirements/constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Then the project itself, without extras: production needs none of the embedded servers.
+# Then the project itself, without extras: production needs none of the embedded servers. Built
+# by the pinned setuptools installed above (no build isolation, which would fetch the newest).
 COPY . .
-RUN pip install . \
+RUN pip install --no-build-isolation --constraint=requirements/constraints.txt . \
+    && pip check \
     && rm -rf build ./*.egg-info \
     && python -m compileall -q dispatcher geo realtime
 

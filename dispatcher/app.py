@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from dispatcher import __version__
 from dispatcher.core import alarms, cap
 from dispatcher.core.auth import may_subscribe
 from dispatcher.core.clocks import ClockKind, Season, WorkingCalendar
@@ -199,7 +200,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def healthz(_: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    return json_response({"status": "ok", "version": __version__})
 
 
 async def readyz(request: web.Request) -> web.Response:

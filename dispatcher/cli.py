@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from dispatcher import __version__
 from dispatcher.app import create_app, stage_limits, working_calendar
 from dispatcher.core import audit
 from dispatcher.core.deadlines import Rules
@@ -378,6 +379,7 @@ def cmd_calendar_show(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dispatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--version", action="version", version=f"dispatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("serve", help="run the HTTP + WebSocket server").set_defaults(func=cmd_serve)

@@ -2,7 +2,9 @@
 # Creates .venv (Python >= 3.11) and installs the project with one extra into it:
 #   bash scripts/bootstrap.sh embedded   # what `dispatch demo` needs
 #   bash scripts/bootstrap.sh test       # that, plus the test and lint tools
-# Installs again only when pyproject.toml is newer than the last install of that extra.
+# Every install takes the exact versions of requirements/constraints.txt (pip, setuptools and
+# every dependency; scripts/upgrade.sh refreshes it). Installs again only when pyproject.toml or
+# the constraints differ from those of the last install of that extra (their digest is its stamp).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,10 +15,13 @@ case "$extra" in
 esac
 
 bash scripts/frontend.sh  # pinned map and chart libraries in frontend/vendor; skips when current
+constraints="requirements/constraints.txt"
 stamp=".venv/.installed-$extra"
+wanted="$(cat pyproject.toml "$constraints" | sha256sum | cut -d ' ' -f 1)"
+installed() { [[ -f "$1" && "$(cat "$1")" == "$wanted" ]]; }
 # the test extra includes the embedded one
-if [[ -x .venv/bin/python && ( "$stamp" -nt pyproject.toml ||
-      ( "$extra" == embedded && .venv/.installed-test -nt pyproject.toml ) ) ]]; then
+if [[ -x .venv/bin/python ]] &&
+    { installed "$stamp" || { [[ "$extra" == embedded ]] && installed .venv/.installed-test; }; }; then
     exit 0
 fi
 
@@ -69,7 +74,9 @@ if [[ ! -x .venv/bin/python ]]; then
     "$python" -m venv .venv
 fi
 
-echo "bootstrap: installing the project with [$extra] into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
-touch "$stamp"
+echo "bootstrap: installing the project with [$extra] into .venv, as pinned in $constraints"
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --constraint "$constraints")
+# the pinned installer and build backend first; the project is then built with that setuptools
+"${pip[@]}" pip setuptools
+"${pip[@]}" --no-build-isolation --editable ".[$extra]"
+echo "$wanted" >"$stamp"

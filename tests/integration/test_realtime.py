@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 
 import aiohttp
 import pytest
@@ -18,7 +19,11 @@ from tests.integration.support import ADMIN, WEST, Api, console
 
 
 async def test_health_ready_and_metrics(api: Api) -> None:
-    assert (await api.call("GET", "/healthz", None))[0] == 200
+    # the version is the installed package's, as `dispatch --version` prints it
+    assert await api.call("GET", "/healthz", None) == (
+        200,
+        {"status": "ok", "version": metadata.version("dispatch-centre")},
+    )
     status, ready = await api.call("GET", "/readyz", None)
     assert (status, ready["postgres"], ready["redis"]) == (200, "ok", "ok")
     await api.load_town()

@@ -551,6 +551,31 @@ def test_the_image_is_python_311_slim_and_installs_the_project_without_extras() 
     assert "curl" not in runs, "slim has no curl and needs none"
 
 
+def test_the_image_installs_the_pinned_versions_and_builds_with_the_pinned_setuptools() -> None:
+    # requirements/constraints.txt is what the tests ran against (tests/unit/test_packaging.py)
+    stage = _final_stage()
+    constraints = "requirements/constraints.txt"
+    copied = next(
+        i for i, (word, rest) in enumerate(stage) if word == "COPY" and constraints in rest
+    )
+    installs = [
+        (i, command)
+        for i, (word, rest) in enumerate(stage)
+        if word == "RUN"
+        for command in rest.split("&&")
+        if "pip install" in command
+    ]
+    assert installs
+    for i, command in installs:
+        assert i > copied, f"{command.strip()!r} runs before the constraints are in the image"
+        assert f"--constraint={constraints}" in command, f"{command.strip()!r} is not pinned"
+    first = installs[0][1].split()
+    assert first[-2:] == ["pip", "setuptools"], "the pinned installer and backend come first"
+    project = [command for _, command in installs if re.search(r"\s\.(?:\s|$)", command)]
+    assert project, "pip install ."
+    assert all("--no-build-isolation" in command for command in project)
+
+
 def test_the_server_runs_as_an_unprivileged_user() -> None:
     stage = _final_stage()
     users = [(i, rest) for i, (word, rest) in enumerate(stage) if word == "USER"]
