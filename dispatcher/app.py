@@ -77,6 +77,7 @@ from dispatcher.web.guard import AuthGuard
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.outbox import Outbox
 from dispatcher.web.ratelimit import RateLimiter
+from dispatcher.web.tickets import TicketBook
 from realtime.bridge import Bridge
 from realtime.hub import Envelope, Hub
 from realtime.positions import Positions
@@ -163,12 +164,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def bearer(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer``; never one in the URL (v1's ``access_token`` on
+    ``/ws`` is withdrawn: pages use a one-time ticket, :mod:`dispatcher.web.tickets`)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if request.path == "/ws":
-        return request.query.get("access_token") or None
     return None
 
 
@@ -183,16 +184,22 @@ def client_address(request: web.Request) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``/api/v1`` and ``/ws`` need a valid bearer token (docs/API.md §2); guessing is slowed."""
+    """``/api/v1`` and ``/ws`` need a valid bearer token, ``/ws`` a one-time ticket instead
+    (docs/API.md §2); guessing is slowed."""
     if request.path.startswith("/api/v1") or request.path == "/ws":
         rt = runtime(request)
         address = client_address(request)
         await rt.guard.check(address)
         secret = bearer(request)
-        if secret is None:
-            raise Unauthorized("a bearer token is needed")
+        ticket = request.query.get("ticket") if request.path == "/ws" else None
+        if secret is None and not ticket:
+            raise Unauthorized("a bearer token (or on /ws, a ticket) is needed")
         try:
-            request[PRINCIPAL] = await rt.tokens.authenticate(secret)
+            if secret is not None:
+                request[PRINCIPAL] = await rt.tokens.authenticate(secret)
+            else:
+                assert ticket is not None
+                request[PRINCIPAL] = await rt.tickets.redeem(ticket)
         except Unauthorized:
             await rt.guard.failed(address)
             raise
@@ -352,6 +359,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         reference_data = ReferenceData(pool, await reference.load(pool), clock_rules.use_catalogue)
         tokens = TokenBook(pool, settings.admin_token)
+        tickets = TicketBook(redis, tokens)
         endpoint = Endpoint(
             hub,
             lambda a, u, t, n: store.read_range(pool, a, u, topics=list(t), limit=n),
@@ -402,6 +410,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             endpoint=endpoint,
             writer=writer,
             tokens=tokens,
+            tickets=tickets,
             guard=AuthGuard(redis, limit=settings.auth_failures_per_minute),
             metrics=metrics,
             reference_data=reference_data,

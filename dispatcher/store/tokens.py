@@ -32,6 +32,9 @@ RETURNING id, name, role, squad_id, created_at, created_by, expires_at, revoked_
 SELECT_BY_HASH: Final = """
 SELECT id, name, role, squad_id, expires_at FROM tokens
 WHERE secret_hash = $1 AND revoked_at IS NULL"""
+SELECT_BY_ID: Final = """
+SELECT id, name, role, squad_id, expires_at FROM tokens
+WHERE id = $1 AND revoked_at IS NULL"""
 SELECT_TOKENS: Final = """
 SELECT id, name, role, squad_id, created_at, created_by, expires_at, revoked_at
 FROM tokens ORDER BY created_at"""
@@ -93,6 +96,28 @@ class TokenBook:
             raise Unauthorized("unknown or revoked token")
         moment = now or datetime.now(UTC)
         if principal.expires_at is not None and principal.expires_at <= moment:
+            raise Unauthorized("the token has expired")
+        return principal
+
+    async def by_id(self, token_id: TokenId, now: datetime | None = None) -> Principal:
+        """The principal of a token named by its id, read now (not from the cache: a ticket
+        is taken once, and must not outlive its token's revocation); raise Unauthorized for
+        an unknown, expired or revoked one."""
+        if token_id == BOOTSTRAP_ADMIN_ID:
+            if self._admin_secret is None:
+                raise Unauthorized("unknown or revoked token")
+            return Principal(BOOTSTRAP_ADMIN_ID, Role.ADMIN, "DISPATCH_ADMIN_TOKEN")
+        row = await self._pool.fetchrow(SELECT_BY_ID, token_id)
+        if row is None:
+            raise Unauthorized("unknown or revoked token")
+        principal = Principal(
+            TokenId(row["id"]),
+            Role(row["role"]),
+            row["name"],
+            SquadId(row["squad_id"]) if row["squad_id"] else None,
+            row["expires_at"],
+        )
+        if principal.expires_at is not None and principal.expires_at <= (now or datetime.now(UTC)):
             raise Unauthorized("the token has expired")
         return principal
 

@@ -1,9 +1,10 @@
-"""HTTP handlers for tokens (docs/API.md §2): create (secret shown once), list, revoke."""
+"""HTTP handlers for tokens (docs/API.md §2): create (secret shown once), list, revoke; and
+one-time tickets for ``/ws`` standing for the caller's token."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -64,7 +65,26 @@ async def delete_token(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+#: who may follow /ws, and so ask for a ticket to it (a device reports; it follows nothing)
+WS_ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.SQUAD})
+
+
+async def post_ws_ticket(request: web.Request) -> web.Response:
+    """A one-time ticket for ``/ws?ticket=`` standing for the caller's token (docs/API.md §2):
+    the page connects with it at once; it is good for one connection within ``expires_in``."""
+    who = http.principal(request)
+    require_role(who, WS_ROLES, "ask for a /ws ticket")
+    tickets = http.runtime(request).tickets
+    ticket = await tickets.issue(who)
+    return http.json_response(
+        {"ticket": ticket, "expires_in": tickets.ttl_s},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/v1/tokens", post_token)
     router.add_get("/api/v1/tokens", list_tokens)
     router.add_delete("/api/v1/tokens/{id}", delete_token)
+    router.add_post("/api/v1/ws-tickets", post_ws_ticket)

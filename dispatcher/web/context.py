@@ -32,6 +32,7 @@ from dispatcher.web.guard import AuthGuard
 from dispatcher.web.metrics import Metrics
 from dispatcher.web.outbox import Outbox
 from dispatcher.web.ratelimit import RateLimiter
+from dispatcher.web.tickets import TicketBook
 from realtime.bridge import Bridge
 from realtime.hub import Hub
 from realtime.positions import Positions
@@ -167,6 +168,8 @@ class Runtime:
     endpoint: Endpoint
     writer: journal.IntakeWriter
     tokens: TokenBook
+    #: one-time tickets for ``/ws`` (Redis)
+    tickets: TicketBook
     guard: AuthGuard
     metrics: Metrics
     reference_data: ReferenceData

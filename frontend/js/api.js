@@ -103,6 +103,16 @@ export class Api {
     return this.request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/media`, blob);
   }
 
+  /**
+   * The URL of /ws for one connection, opened at once: a one-time ticket asked for with the
+   * token in the header (docs/API.md §2), so the token itself never travels in a URL.
+   */
+  async socketUrl() {
+    const { ticket } = await this.post("/api/v1/ws-tickets");
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    return `${scheme}${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
+  }
+
   /** A photo behind the bearer token as an object URL an <img> can show. */
   async photoUrl(url) {
     const resp = await this.request("GET", url, undefined, { raw: true });

@@ -462,7 +462,7 @@ async function start(token) {
   state.calendar = new CalendarBanner($("#calendar-banner")).start(state.api);
   applyLang();
   state.live = new LiveFeed({
-    token, topics: ["all"], onEvent, onStatus: setConn,
+    api: state.api, topics: ["all"], onEvent, onStatus: setConn,
     onSubscribed: () => { loadSnapshot().catch((err) => toast(err.message, true)); },
     onRevoked: () => { localStorage.removeItem(TOKEN_KEY); location.reload(); },
   }).start();

@@ -8,7 +8,8 @@ const SILENCE_MS = 45000; // no message at all for this long: the connection is 
 export class LiveFeed {
   /**
    * @param {object} o
-   * @param {string} o.token bearer token (sent as access_token: browsers cannot set headers)
+   * @param {{socketUrl: () => Promise<string>}} o.api asks for a one-time ticket before each
+   *   connection (browsers cannot set headers on a WebSocket; the token stays out of URLs)
    * @param {string[]} o.topics topics to follow
    * @param {(ev: object) => void} o.onEvent every numbered event, once, in order
    * @param {(msg: object) => void} [o.onOther] messages without a seq (unit.moved, errors, ...)
@@ -58,8 +59,26 @@ export class LiveFeed {
       return;
     }
     this.status("connecting");
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const url = `${scheme}${location.host}/ws?access_token=${encodeURIComponent(this.o.token)}`;
+    this.o.api.socketUrl().then((url) => this.open(url), (err) => {
+      if (this.stopped) return;
+      this.status("offline");
+      if (err && err.status === 401) { // the token was revoked or has expired
+        if (this.o.onRevoked) this.o.onRevoked();
+        return;
+      }
+      this.retry();
+    });
+  }
+
+  retry() {
+    const wait = this.backoff * (0.75 + Math.random() * 0.5);
+    this.backoff = Math.min(this.backoff * 2, 10000);
+    this.stats.reconnects += 1;
+    this.timer = setTimeout(() => this.connect(), wait);
+  }
+
+  open(url) {
+    if (this.stopped) return;
     const socket = new WebSocket(url);
     this.socket = socket;
     socket.onopen = () => {
@@ -86,10 +105,7 @@ export class LiveFeed {
         if (this.o.onRevoked) this.o.onRevoked();
         return;
       }
-      const wait = this.backoff * (0.75 + Math.random() * 0.5);
-      this.backoff = Math.min(this.backoff * 2, 10000);
-      this.stats.reconnects += 1;
-      this.timer = setTimeout(() => this.connect(), wait);
+      this.retry();
     };
   }
 

@@ -556,7 +556,7 @@ async function start(token) {
   state.map.onIncidentClick = (id, at) => showPopup(id, at);
   await state.map.setZones(state.ref.zonesGeoJSON);
   state.live = new LiveFeed({
-    token,
+    api: state.api,
     topics: ["all"],
     onEvent,
     onOther,

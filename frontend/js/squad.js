@@ -366,11 +366,12 @@ async function sendPosition() {
  * follow only its own, and the refusal names the others. An operator's token may follow them
  * all: it is an inspector here.
  */
-function findSquad(token) {
+async function findSquad(api) {
   const squads = [...state.ref.squads.values()].filter((s) => s.kind !== "centre").map((s) => s.id);
+  let url;
+  try { url = await api.socketUrl(); } catch { return { squadId: null, inspector: false }; }
   return new Promise((resolve) => {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(`${scheme}${location.host}/ws?access_token=${encodeURIComponent(token)}`);
+    const ws = new WebSocket(url);
     const done = (v) => { resolve(v); ws.close(); };
     ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", topics: squads.map((id) => `squad:${id}`) }));
     ws.onmessage = (m) => {
@@ -402,7 +403,7 @@ async function start(token) {
   }
   $("#app").hidden = false; $("#signout").hidden = false;
   await state.ref.load(state.api);
-  const who = await findSquad(token);
+  const who = await findSquad(state.api);
   state.inspector = who.inspector;
   state.squadId = who.squadId;
   if (state.inspector) {
@@ -418,7 +419,7 @@ async function start(token) {
   state.outbox = new Outbox(state.api, onOutboxResult, onOutboxChange);
   await state.outbox.refresh();
   state.live = new LiveFeed({
-    token,
+    api: state.api,
     topics: state.squadId && !state.inspector ? [`squad:${state.squadId}`] : ["all"],
     onEvent, onStatus: setConn,
     onSubscribed: () => { loadSnapshot().catch((err) => toast(err.message, true)); },

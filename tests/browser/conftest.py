@@ -30,6 +30,7 @@ from playwright.async_api import async_playwright
 
 from dispatcher.app import create_app
 from dispatcher.demo.city import DemoCity, build_demo_city
+from dispatcher.web.access_log import PathOnlyAccessLogger
 from tests.integration.support import ADMIN, Api, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ async def site(
 ) -> AsyncIterator[Site]:
     settings = settings_for(database_url, redis_url, media_dir=tmp_path / "media")
     server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(access_log_class=PathOnlyAccessLogger)
     try:
         async with aiohttp.ClientSession() as session:
             api = Api(str(server.make_url("")).rstrip("/"), session)

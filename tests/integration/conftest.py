@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from dispatcher.app import create_app
 from dispatcher.demo.embedded import free_port
+from dispatcher.web.access_log import PathOnlyAccessLogger
 from tests.integration.support import ADMIN, Api, ServeProcess, settings_for
 
 
@@ -37,7 +38,8 @@ async def api_factory(
         async def start(**settings: Any) -> Api:
             app = create_app(settings_for(database_url, redis_url, **settings))
             server = TestServer(app, host="127.0.0.1")
-            await server.start_server()
+            # aiohttp's default access log writes the query string, a ticket's included
+            await server.start_server(access_log_class=PathOnlyAccessLogger)
             servers.append(server)
             return Api(str(server.make_url("")).rstrip("/"), session)
 
