@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -23,7 +24,7 @@ from redis.exceptions import RedisError
 
 from dispatcher import __version__
 from dispatcher.core import alarms, cap
-from dispatcher.core.auth import may_subscribe
+from dispatcher.core.auth import Principal, may_subscribe
 from dispatcher.core.clocks import ClockKind, Season, WorkingCalendar
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import (
@@ -182,6 +183,13 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+def with_scope(who: Principal, rt: Runtime) -> Principal:
+    """The principal with the squads it answers for, as this process's snapshot has them."""
+    if who.squad_id is None:
+        return who
+    return replace(who, scope=rt.ref.scope(who.squad_id))
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``/api/v1`` and ``/ws`` need a valid bearer token, ``/ws`` a one-time ticket instead
@@ -196,13 +204,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise Unauthorized("a bearer token (or on /ws, a ticket) is needed")
         try:
             if secret is not None:
-                request[PRINCIPAL] = await rt.tokens.authenticate(secret)
+                who = await rt.tokens.authenticate(secret)
             else:
                 assert ticket is not None
-                request[PRINCIPAL] = await rt.tickets.redeem(ticket)
+                who = await rt.tickets.redeem(ticket)
         except Unauthorized:
             await rt.guard.failed(address)
             raise
+        request[PRINCIPAL] = with_scope(who, rt)
     return await handler(request)
 
 

@@ -40,17 +40,37 @@ SYSTEM_ACTOR: Final = "system"
 
 @dataclass(frozen=True)
 class Principal:
-    """The holder of a valid token."""
+    """Who is calling: the holder of a valid token, or a person signed in to the pages.
+
+    ``token_id`` is what the history records as the actor: the token's id, or the person's
+    id (``person`` is then true). ``scope`` is the squad and every squad below it in the
+    command tiers (``dispatcher.core.tiers.subtree``), filled in from the reference snapshot
+    when the caller is authenticated: a squad's holder sees, acts on and subscribes to the
+    incidents of every squad in it.
+    """
 
     token_id: TokenId
     role: Role
     name: str
     squad_id: SquadId | None = None
     expires_at: datetime | None = None
+    scope: frozenset[str] = frozenset()
+    person: bool = False
 
     @property
     def actor(self) -> str:
         return str(self.token_id)
+
+    def covers(self, squad_ids: Iterable[str | None]) -> bool:
+        """Whether one of ``squad_ids`` is the principal's squad or a squad below it."""
+        own = self.scope or ({self.squad_id} if self.squad_id else set())
+        return any(s in own for s in squad_ids if s)
+
+    def squads(self) -> frozenset[str]:
+        """The squads the principal answers for (its own and those below); empty if none."""
+        if self.scope:
+            return self.scope
+        return frozenset({self.squad_id}) if self.squad_id else frozenset()
 
 
 def require_role(principal: Principal, allowed: Iterable[Role], doing: str) -> None:
@@ -63,8 +83,8 @@ def may_read_incident(principal: Principal, squad_ids: Iterable[str | None]) -> 
     """Whether the principal may see an incident assigned to ``squad_ids`` (main and support)."""
     if principal.role in READ_ALL:
         return True
-    if principal.role is Role.SQUAD and principal.squad_id is not None:
-        return principal.squad_id in set(squad_ids)
+    if principal.role is Role.SQUAD:
+        return principal.covers(squad_ids)
     return False
 
 
@@ -74,11 +94,12 @@ def require_read_incident(principal: Principal, squad_ids: Iterable[str | None])
 
 
 def may_subscribe(principal: Principal, topic: str) -> bool:
-    """Whether the principal may follow a WebSocket topic (``all``, ``squad:``, ``zone:``, ...)."""
+    """Whether the principal may follow a WebSocket topic (``all``, ``squad:``, ``zone:``, ...):
+    a squad's holder, the topic of its squad or of any squad below it."""
     if principal.role in READ_ALL:
         return True
-    if principal.role is Role.SQUAD and principal.squad_id is not None:
-        return topic == f"squad:{principal.squad_id}"
+    if principal.role is Role.SQUAD:
+        return topic.startswith("squad:") and topic.removeprefix("squad:") in principal.squads()
     return False
 
 

@@ -188,9 +188,9 @@ def authorise(incident: Incident, action: Action, who: Principal) -> None:
     if who.role in ACT_ALL:
         return
     if who.role is Role.SQUAD and action in SQUAD_ACTIONS:
-        if who.squad_id is not None and who.squad_id == incident.squad_id:
+        if who.covers([incident.squad_id]):
             return
-        raise Forbidden("a squad acts only on incidents dispatched to it")
+        raise Forbidden("a squad acts only on incidents dispatched to it or to a squad below it")
     raise Forbidden(f"a {who.role} token may not {action.value} incidents")
 
 

@@ -13,6 +13,7 @@ Pure: bodies in (validated here, 422 naming the field), values and JSON out. The
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -151,10 +152,11 @@ def parse_position(body: bytes | str | Mapping[str, Any], now: datetime) -> Posi
     return Position(lon, lat, min(at, now))
 
 
-def require_own_unit(role_reads_all: bool, squad_id: str | None, unit: Unit) -> None:
-    """Raise Forbidden unless the caller reads all, or is the squad the unit belongs to."""
-    if not role_reads_all and (squad_id is None or squad_id != unit.squad_id):
-        raise Forbidden("a squad sees and moves only its own units")
+def require_own_unit(role_reads_all: bool, squad_ids: AbstractSet[str], unit: Unit) -> None:
+    """Raise Forbidden unless the caller reads all, or answers for the unit's squad
+    (``squad_ids``: the caller's squad and those below it)."""
+    if not role_reads_all and unit.squad_id not in squad_ids:
+        raise Forbidden("a squad sees and moves only its own tier's units")
 
 
 def check_assignment(unit: Unit | None, unit_id: str, squad_ids: Sequence[str]) -> Unit:

@@ -112,7 +112,7 @@ _TIMES: Final = ", ".join(
 _NO_TIMES: Final = ", ".join(f"NULL AS {t}_n, NULL AS {t}_avg, NULL AS {t}_p90" for t in TIMES)
 _NO_STANDING: Final = ", ".join(f"NULL AS {c}" for c in STANDING)
 
-# $4 the deployment's time zone, $5 the squad (NULL: all), $6 the zone level, $7 whether
+# $4 the deployment's time zone, $5 the squads (NULL: all), $6 the zone level, $7 whether
 # zones are wanted. One statement: the number of incidents per grouping and standing
 # (GROUPING SETS, the total among them), then the stage times per grouping.
 SELECT_FIGURES: Final = f"""
@@ -143,7 +143,7 @@ WITH facts AS MATERIALIZED ({FACTS}
                                          - coalesce(f.paused_at_accept, 0)))
            END AS accept_to_resolve
     FROM facts f LEFT JOIN zoned z USING (incident_id)
-    WHERE $5::text IS NULL OR f.squad_id = $5
+    WHERE $5::text[] IS NULL OR f.squad_id = ANY($5::text[])
 )
 SELECT 'count' AS kind, GROUPING({_D}) AS grouping, {_D}, {_S}, count(*) AS n, {_NO_TIMES}
 FROM judged GROUP BY GROUPING SETS ({_SETS})
@@ -230,7 +230,9 @@ async def figures(
     weights: Mapping[str, float],
     squad_id: str | None = None,
 ) -> dict[GroupBy, Figures]:
-    """The figures of ``period`` for each grouping; ``squad_id`` counts one squad's only."""
+    """The figures of ``period`` for each grouping; ``squad_id`` counts only the incidents of
+    that squad's tier (the squad and every squad below it), grouped by each of its squads."""
+    tier = None if squad_id is None else sorted(ref.scope(squad_id))
     wanted = list(dict.fromkeys(group_bys))
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute(WORK_MEM)
@@ -240,7 +242,7 @@ async def figures(
             period.received_before,
             period.as_of,
             str(tz),
-            squad_id,
+            tier,
             zone_level,
             GroupBy.ZONE in wanted,
         )
@@ -258,7 +260,7 @@ async def figures(
         if group_by is GroupBy.DAY:
             keys = day_keys(period.start, period.received_before, tz)
         elif group_by is GroupBy.SQUAD:
-            keys = [squad_id] if squad_id is not None else sorted(ref.squads)
+            keys = tier if tier is not None else sorted(ref.squads)
         answer[group_by] = tabulate(
             group_by,
             counted.get(group_by.value, {}),

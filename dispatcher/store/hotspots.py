@@ -41,7 +41,7 @@ SELECT id, lon, lat, category, received_at, squad_id,
 FROM incidents
 WHERE received_at >= $1 AND received_at < $2
   AND ($3::text IS NULL OR category = $3)
-  AND ($4::text IS NULL OR squad_id = $4 OR $4 = ANY(support_squad_ids))
+  AND ($4::text[] IS NULL OR squad_id = ANY($4::text[]) OR support_squad_ids && $4::text[])
   AND (CASE WHEN $5 THEN source = ANY($6::text[]) ELSE state <> 'merged' END)"""
 _COLUMNS: Final = ["id", "lon", "lat", "category", "received_at", "squad_id", "address"]
 
@@ -51,7 +51,8 @@ class Query:
     start: datetime
     end: datetime
     category: str | None = None
-    squad_id: str | None = None
+    #: a tier's squads (None: every squad's incidents)
+    squad_ids: Sequence[str] | None = None
 
 
 async def read_points(pool: store.Pool, query: Query, *, complaints: bool) -> gpd.GeoDataFrame:
@@ -61,7 +62,7 @@ async def read_points(pool: store.Pool, query: Query, *, complaints: bool) -> gp
         query.start,
         query.end,
         query.category,
-        query.squad_id,
+        None if query.squad_ids is None else list(query.squad_ids),
         complaints,
         sorted(s.value for s in COMPLAINT_SOURCES),
     )

@@ -150,7 +150,8 @@ async def get_incident(
 @dataclass(frozen=True)
 class IncidentFilter:
     states: tuple[str, ...] = ()
-    squad_id: str | None = None
+    #: incidents of any of these squads, main or support (None: of any squad)
+    squad_ids: frozenset[str] | None = None
     zone_id: str | None = None
     since: datetime | None = None
     category: str | None = None
@@ -169,9 +170,9 @@ async def list_incidents(pool: Pool, f: IncidentFilter) -> list[str]:
 
     if f.states:
         clauses.append(f"state = ANY({arg(list(f.states))}::text[])")
-    if f.squad_id is not None:
-        p = arg(f.squad_id)
-        clauses.append(f"(squad_id = {p} OR {p} = ANY(support_squad_ids))")
+    if f.squad_ids is not None:
+        p = arg(sorted(f.squad_ids))
+        clauses.append(f"(squad_id = ANY({p}::text[]) OR support_squad_ids && {p}::text[])")
     if f.zone_id is not None:
         clauses.append(f"zone_ids @> ARRAY[{arg(f.zone_id)}]::text[]")
     if f.since is not None:

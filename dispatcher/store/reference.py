@@ -13,10 +13,12 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import shapely
 
+from dispatcher.core import tiers
 from dispatcher.core.categories import Category, load_default_catalogue, parse_catalogue
 from dispatcher.core.routing import Squad
 from dispatcher.store import records as store
@@ -64,6 +66,15 @@ class Reference:
     @property
     def zone_version(self) -> int:
         return self.zones.version
+
+    @cached_property
+    def scopes(self) -> Mapping[str, frozenset[str]]:
+        """Each squad with every squad below it in the command tiers (computed once)."""
+        return tiers.subtrees(self.squads)
+
+    def scope(self, squad_id: str) -> frozenset[str]:
+        """The squad and every squad below it (just the squad, if it is not known)."""
+        return self.scopes.get(squad_id) or frozenset({squad_id})
 
 
 async def load_squads(conn: store.Connection | store.Pool) -> dict[str, Squad]:

@@ -144,9 +144,9 @@ def _squad_of(request: web.Request) -> str:
     who = http.principal(request)
     squad_id = request.query.get("squad_id") or request.match_info.get("squad_id")
     if who.role is Role.SQUAD:
-        if squad_id not in (None, who.squad_id):
-            raise Forbidden("a squad token sees only its own squad's visits")
-        squad_id = who.squad_id
+        if squad_id is not None and not who.covers([squad_id]):
+            raise Forbidden("a squad's holder sees only its own tier's visits")
+        squad_id = squad_id or who.squad_id
     else:
         require_role(who, READ_ALL, "read visits")
     if not squad_id:

@@ -72,16 +72,18 @@ def _filter(request: web.Request, who: Principal) -> store.IncidentFilter:
         raise ValidationFailed("limit: an integer", field="limit") from None
     if not 1 <= limit <= MAX_LIST:
         raise ValidationFailed(f"limit: 1 to {MAX_LIST}", field="limit")
+    # a squad's incidents are those of its tier: the squad and every squad below it
     squad_id = q.get("squad_id")
+    squad_ids = None if squad_id is None else http.runtime(request).ref.scope(squad_id)
     if who.role is Role.SQUAD:
-        if squad_id is not None and squad_id != who.squad_id:
-            raise Forbidden("a squad token lists only its own squad's incidents")
-        squad_id = who.squad_id
+        if squad_id is not None and not who.covers([squad_id]):
+            raise Forbidden("a squad's holder lists only its own tier's incidents")
+        squad_ids = squad_ids or who.squads()
     elif who.role is Role.DEVICE:
         raise Forbidden("a device token may not list incidents")
     return store.IncidentFilter(
         states=tuple(states),
-        squad_id=squad_id,
+        squad_ids=squad_ids,
         zone_id=q.get("zone_id"),
         since=since,
         category=q.get("category"),

@@ -78,12 +78,10 @@ MEDIA: Final = web.AppKey("media", MediaStore)
 
 
 def may_add_media(who: Principal, incident: Incident) -> bool:
-    """Operators and admins, and the squads the incident is dispatched to."""
+    """Operators and admins, and the squads the incident is dispatched to (or their tiers)."""
     if who.role in ACT_ALL:
         return True
-    return (
-        who.role is Role.SQUAD and who.squad_id is not None and who.squad_id in incident.squad_ids
-    )
+    return who.role is Role.SQUAD and who.covers(incident.squad_ids)
 
 
 async def _incident(request: web.Request) -> Incident:

@@ -2,8 +2,9 @@
 
 Both read the period's facts from the history (:mod:`dispatcher.store.figures`) and compute
 with :mod:`dispatcher.core.stats`, so the report's numbers are the API's. Auditors, operators and
-admins read every squad's figures; a squad token only its own squad's (the incidents last
-dispatched to it); device tokens none (docs/API.md §2).
+admins read every squad's figures; a squad's holder only its own tier's (the incidents last
+dispatched to its squad or a squad below it, rolled up); device tokens none (docs/API.md §2).
+Asking for a squad's figures gives its tier's: the squad and every squad below it.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def figures_scope(who: Principal, requested: str | None) -> str | None:
     if who.role in READ_ALL:
         return requested or None
     if who.role is Role.SQUAD and who.squad_id is not None:
-        if requested and requested != who.squad_id:
-            raise Forbidden("a squad token reads only its own squad's figures")
-        return who.squad_id
+        if requested and not who.covers([requested]):
+            raise Forbidden("a squad's holder reads only its own tier's figures")
+        return requested or who.squad_id
     raise Forbidden(f"a {who.role} token may not read figures")
 
 
@@ -169,7 +170,8 @@ def hotspot_query(request: web.Request) -> hotspots.Query:
     category = query.get("category") or None
     if category is not None and category not in rt.ref.categories:
         raise ValidationFailed(f"category: unknown category code {category!r}", field="category")
-    return hotspots.Query(period.start, period.end, category, squad_id)
+    tier = None if squad_id is None else sorted(http.runtime(request).ref.scope(squad_id))
+    return hotspots.Query(period.start, period.end, category, tier)
 
 
 async def get_hotspots(request: web.Request) -> web.Response:

@@ -103,7 +103,7 @@ async def _movable(rt: http.Runtime, who: Principal, unit_id: str) -> Unit:
     unit = await units_store.get_unit(rt.pool, unit_id)
     if unit is None:
         raise NotFound(f"no unit {unit_id}")
-    require_own_unit(who.role in ACT_ALL, who.squad_id, unit)
+    require_own_unit(who.role in ACT_ALL, who.squads(), unit)
     return unit
 
 
@@ -160,11 +160,12 @@ async def list_units(request: web.Request) -> web.Response:
     require_role(who, READERS, "read units")
     rt = http.runtime(request)
     squad_id = request.query.get("squad_id")
+    squads = None if squad_id is None else sorted(rt.ref.scope(squad_id))
     if who.role is Role.SQUAD:
-        if squad_id is not None and squad_id != who.squad_id:
-            raise Forbidden("a squad token lists only its own squad's units")
-        squad_id = who.squad_id or ""
-    units = await units_store.list_units(rt.pool, None if squad_id is None else [squad_id])
+        if squad_id is not None and not who.covers([squad_id]):
+            raise Forbidden("a squad's holder lists only its own tier's units")
+        squads = squads or sorted(who.squads())
+    units = await units_store.list_units(rt.pool, squads)
     now = datetime.now(UTC)
     states = await _states(rt, units)
     return http.json_response(
@@ -183,7 +184,7 @@ async def get_unit(request: web.Request) -> web.Response:
     unit = await units_store.get_unit(rt.pool, request.match_info["id"])
     if unit is None:
         raise NotFound(f"no unit {request.match_info['id']}")
-    require_own_unit(who.role in READ_ALL, who.squad_id, unit)
+    require_own_unit(who.role in READ_ALL, who.squads(), unit)
     (state,) = await _states(rt, [unit])
     return http.json_response(_json(rt, state, datetime.now(UTC)))
 
