@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from dispatcher.core import jsontext
 from dispatcher.core.incidents import Incident, State
@@ -31,6 +31,36 @@ def incident_topics(incident: Incident) -> tuple[str, ...]:
     topics.extend(f"zone:{z}" for z in incident.zone_ids)
     topics.extend(f"squad:{s}" for s in incident.squad_ids)
     return tuple(topics)
+
+
+class Entry(Protocol):
+    """What the history appends (``dispatcher.store.journal.append``): an incident's
+    :class:`Event`, or a step of another subject of the history (a supervision item,
+    ``dispatcher.core.supervision.Step``). ``subject`` is kept in the history's
+    ``incident_id`` column: an incident's id, or the other subject's (never one of both)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def type(self) -> StrEnum: ...
+    @property
+    def action(self) -> str | None: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def actor_role(self) -> str | None: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def state_before(self) -> StrEnum | None: ...
+    @property
+    def state_after(self) -> StrEnum: ...
+    @property
+    def detail(self) -> Mapping[str, Any]: ...
+    @property
+    def topics(self) -> tuple[str, ...]: ...
+
+    def body(self, seq: int, tz: tzinfo) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +84,11 @@ class Event:
     @property
     def state_after(self) -> State:
         return self.incident.state
+
+    @property
+    def subject(self) -> str:
+        """The history's subject: the incident (``Entry``)."""
+        return self.incident.id
 
     def to_json(self, seq: int, tz: tzinfo) -> str:
         """The event as sent on the WebSocket and kept in ``history.event``."""

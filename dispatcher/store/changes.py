@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from dispatcher.core.deadlines import Rules
-from dispatcher.core.events import Event
+from dispatcher.core.events import Entry
 from dispatcher.core.incidents import Incident
 from dispatcher.store import journal, timers
 from dispatcher.store import records as store
@@ -80,7 +80,7 @@ class Work:
         self.stored: list[Envelope] = []
         self._locked: dict[str, Incident] = {}
         self._saved: dict[str, Incident] = {}
-        self._events: list[Event] = []
+        self._events: list[Entry] = []
         self._supervisions: list[Supervision] = []
         self._written = False
 
@@ -128,8 +128,9 @@ class Work:
         self._saved[incident.id] = incident
         return incident
 
-    def record(self, events: Iterable[Event]) -> None:
-        """Append these events to the history with the unit (in this order)."""
+    def record(self, events: Iterable[Entry]) -> None:
+        """Append these events to the history with the unit (in this order): an incident's
+        events, or the steps of a supervision item (``dispatcher.store.supervision``)."""
         self._check_open()
         self._events.extend(events)
 

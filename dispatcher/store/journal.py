@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from dispatcher.core import audit, jsontext
-from dispatcher.core.events import Event
+from dispatcher.core.events import Entry
 from dispatcher.core.ids import IncidentId
 from dispatcher.core.incidents import Incident
 from dispatcher.core.intake import IntakePlan
@@ -32,7 +32,7 @@ from realtime.hub import Envelope
 log = logging.getLogger(__name__)
 
 
-async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) -> list[Envelope]:
+async def append(conn: store.Connection, events: Sequence[Entry], tz: tzinfo) -> list[Envelope]:
     """Number, chain and insert ``events``; the caller commits right after.
 
     Everything is made before the history lock is taken, in one call with the insert
@@ -47,7 +47,7 @@ async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) ->
     detail_texts = [jsontext.loose(dict(e.detail)) for e in events]
     parts = [
         audit.around_seq(
-            incident_id=e.incident.id,
+            incident_id=e.subject,
             type=e.type.value,
             action=e.action,
             actor=e.actor,
@@ -66,7 +66,7 @@ async def append(conn: store.Connection, events: Sequence[Event], tz: tzinfo) ->
         rests.append(jsontext.compact(body)[1:])  # what follows '{"seq":N,'
     seqs: list[int] = await conn.fetchval(
         store.APPEND_HISTORY,
-        [e.incident.id for e in events],
+        [e.subject for e in events],
         [e.type.value for e in events],
         [e.action for e in events],
         [e.actor for e in events],
@@ -100,6 +100,10 @@ TimersOwed = Callable[[list[Incident], datetime], list[tuple[str, str, datetime]
 CollateHook = Callable[
     ["store.Connection", list[IntakePlan], datetime], Awaitable[list[IntakePlan]]
 ]
+#: runs in the intake transaction after the batch's incidents are inserted: may write rows of
+#: its own and answers further history entries to append with the batch's events (the
+#: supervision items that leader and media reports open, ``dispatcher.store.supervision``)
+FollowHook = Callable[["store.Connection", list[IntakePlan], datetime], Awaitable[list[Entry]]]
 #: how many times a batch is written again when another process won a race for one of its keys
 _WRITE_ATTEMPTS = 3
 
@@ -129,8 +133,10 @@ class IntakeWriter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         timers: TimersOwed | None = None,
         collate: CollateHook | None = None,
+        follow: FollowHook | None = None,
         concurrency: int = 3,
     ) -> None:
+        self._follow = follow
         self._concurrency = concurrency
         self._timers = timers
         self._collate = collate
@@ -261,7 +267,9 @@ class IntakeWriter:
                 )
                 for i in lost:
                     del planned[i]
-            events = [e for p in planned.values() for e in p.events]
+            events: list[Entry] = [e for p in planned.values() for e in p.events]
+            if self._follow is not None and planned:
+                events.extend(await self._follow(conn, list(planned.values()), now))
             stored = await append(conn, events, self._tz)
         results: list[tuple[Incident, bool]] = []
         for i, item in enumerate(batch):
