@@ -215,12 +215,16 @@ def test_a_stage_warns_then_goes_red_once_and_escalates_like_the_case_clock() ->
     assert red is not None
     assert red.event.type is EventType.DEADLINE_OVERDUE
     assert red.event.detail["clock"] == "stage"
-    assert red.event.detail["escalated_to"] == ["brigade", "centre"]
-    assert {"squad:sq-west", "squad:brigade", "squad:centre", "all"} <= set(red.event.topics)
+    # the stage's red tells the parent tier only, as the case clock's red does
+    assert red.event.detail["escalated_to"] == ["brigade"]
+    assert {"squad:sq-west", "squad:brigade", "all"} <= set(red.event.topics)
+    assert "squad:centre" not in red.event.topics
     assert red.supervision == (
         f"签收超时（时限 {timers[STAGE_OVERDUE].isoformat()}）",
-        ["brigade", "centre"],
+        ["brigade"],
     )
+    # and it does not step further: the stepping is the case clock's
+    assert red.incident.progress.escalated_tiers == 0
     assert fire(red.incident, STAGE_OVERDUE, RULES, timers[STAGE_OVERDUE], SQUADS) is None
     later = dict(owed(red.incident, RULES, timers[STAGE_OVERDUE]))
     assert STAGE_WARNING not in later
