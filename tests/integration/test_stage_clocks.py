@@ -1,6 +1,6 @@
 """Stage limits on their clock kinds, through the API and the timer loop on real PostgreSQL and
 Redis: a category's own limit, the 12345 hotline's sign-for in a working day, the stage's
-yellow and red, the supervision record and the escalation to the parent squads' topics."""
+yellow and red, the supervision record and the escalation to the parent tier's topic."""
 
 from __future__ import annotations
 
