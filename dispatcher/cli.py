@@ -277,6 +277,7 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
             "work_windows",
             "work_windows_seasonal",
             "stage_limits_hotline",
+            "escalation_step",
         ],
     )
     if settings is None:
@@ -316,6 +317,7 @@ async def _count_again(settings: Settings, first_year: int) -> int:
         rules = Rules(
             working_calendar(settings, await calendar.load_book(pool)),
             stage_limits(settings).with_categories(own),
+            escalation_step=settings.escalation_step,
         )
         changes = Changes(pool, lambda: rules, stored.extend, lambda: None)
         since = datetime.combine(date(first_year, 1, 1), time(0), settings.zone)
