@@ -92,6 +92,7 @@ SELECT id FROM supervision_items WHERE due_at <= $1 ORDER BY due_at LIMIT $2"""
 TAKE_DUE: Final = f"""
 SELECT {COLUMNS} FROM supervision_items
 WHERE id = ANY($1::text[]) AND due_at <= $2 ORDER BY id FOR UPDATE SKIP LOCKED"""
+SQUADS_OF: Final = "SELECT id, squad_id FROM incidents WHERE id = ANY($1::text[])"
 NEXT_DUE: Final = "SELECT min(due_at) FROM supervision_items WHERE due_at IS NOT NULL"
 
 
@@ -255,21 +256,23 @@ class Opener:
     async def __call__(
         self, conn: store.Connection, plans: list[IntakePlan], now: datetime
     ) -> list[Entry]:
-        opening = [
-            p.incident
-            for p in plans
-            if p.incident.source.value in core.AUTO_KINDS and p.incident.duplicate_of is None
-        ]
+        opening = [p.incident for p in plans if p.incident.source.value in core.AUTO_KINDS]
         if not opening:
             return []  # the common case costs one pass over the batch, no statement
+        # a report that joined an open incident (dedup) puts that incident under supervision
+        joined = [i.duplicate_of for i in opening if i.duplicate_of]
+        squads: dict[str, str | None] = {}
+        if joined:
+            rows = await conn.fetch(SQUADS_OF, joined)
+            squads = {r["id"]: r["squad_id"] for r in rows}
         rules = self._rules()
         ids = await next_ids(conn, len(opening), now, rules.calendar.tz)
         decisions = [
             core.open_for_incident(
                 new_id,
-                incident.id,
+                incident.duplicate_of or incident.id,
                 incident.source.value,
-                incident.squad_id,
+                squads.get(incident.duplicate_of) if incident.duplicate_of else incident.squad_id,
                 incident.description,
                 now,
                 rules.calendar,

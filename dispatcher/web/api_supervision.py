@@ -1,4 +1,4 @@
-"""Supervision items (督办单): ``/api/v1/supervision-items`` (docs/API.md §10).
+"""Supervision items (督办单): ``/api/v1/supervision-items`` (docs/API.md §12).
 
 Open (the centre), the queue (filters by state, colour and tier; a squad's holder sees the
 items of its tier and the tiers below), one item with its replies and its steps (from the
@@ -38,6 +38,7 @@ WARNINGS: Final = web.AppKey("supervision_warnings", items.WarningLoop)
 _NAME: Final = re.compile(r"([0-9a-f]{32})\.(jpg|png|webp)")
 _TYPES: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.SQUAD})
+REPLIERS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD})
 SELECT_KNOWN_INCIDENTS: Final = "SELECT id FROM incidents WHERE id = ANY($1::text[])"
 
 
@@ -73,9 +74,10 @@ def _principal(request: web.Request) -> Principal:
 async def _readable(request: web.Request) -> core.Item:
     who = _principal(request)
     item = await items.get(http.runtime(request).pool, request.match_info["id"])
-    if item is None or not core.may_read(who, item):
-        # another tier's item is not told apart from none
+    if item is None:
         raise NotFound(f"no supervision item {request.match_info['id']}")
+    if not core.may_read(who, item):
+        raise Forbidden("a squad sees the items of its own tier and the tiers below it")
     return item
 
 
@@ -187,6 +189,11 @@ async def _step(request: web.Request, doing: str) -> web.Response:
     who = http.principal(request)
     rt = http.runtime(request)
     item_id = request.match_info["id"]
+    # who may do this at all before anything is read: a refusal must not depend on the item
+    if doing == "reply":
+        require_role(who, REPLIERS, "reply to supervision items")
+    else:
+        core.require_centre(who, f"{doing} supervision items")
     seen = await _readable(request)
     if doing == "reply":
         if not core.may_reply(who, seen):
@@ -246,6 +253,7 @@ def _check_attachments(item_id: str, urls: list[str]) -> None:
 async def post_attachment(request: web.Request) -> web.Response:
     """Upload an image for a reply (JPEG, PNG or WebP, the raw body)."""
     who = http.principal(request)
+    require_role(who, REPLIERS, "attach to replies")
     item = await _readable(request)
     if not core.may_reply(who, item):
         raise Forbidden("only those who may reply may attach to a reply")

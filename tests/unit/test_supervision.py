@@ -55,7 +55,8 @@ def test_the_kinds_of_the_settings_are_the_cores() -> None:
 def test_an_item_opens_on_the_kinds_working_days_and_warns_at_the_share() -> None:
     decision = opened()
     item = decision.item
-    assert item.state is sv.State.OPEN and item.colour is Colour.GREEN
+    assert item.state is sv.State.OPEN
+    assert item.colour is Colour.GREEN
     # 领导批示: 5 working days by default, Monday 10:00 -> the next Monday 10:00
     assert item.deadline == CAL.add(MONDAY, timedelta(days=5), ClockKind.WORKING_DAYS)
     assert item.deadline == datetime(2026, 11, 30, 10, tzinfo=SHANGHAI)
@@ -63,8 +64,10 @@ def test_an_item_opens_on_the_kinds_working_days_and_warns_at_the_share() -> Non
     assert item.yellow_at == datetime(2026, 11, 27, 10, tzinfo=SHANGHAI)
     assert item.due_at == item.yellow_at
     step = decision.step
-    assert step.type is sv.StepType.OPENED and step.state_before is None
-    assert step.subject == item.id and step.state_after is sv.State.OPEN
+    assert step.type is sv.StepType.OPENED
+    assert step.state_before is None
+    assert step.subject == item.id
+    assert step.state_after is sv.State.OPEN
     assert step.detail["actor_name"] == "值班员"
     assert {"all", f"supervision:{item.id}", "incident:2026112300000001", "squad:sq-west"} <= set(
         step.topics
@@ -86,11 +89,14 @@ def test_yellow_then_red_escalated_to_the_tier_above_once() -> None:
     item = opened().item
     assert sv.fire(item, item.yellow_at - timedelta(seconds=1), SQUADS) is None
     yellow = sv.fire(item, item.yellow_at, SQUADS)
-    assert yellow is not None and yellow.item.colour is Colour.YELLOW
-    assert yellow.step.type is sv.StepType.WARNED and yellow.item.due_at == item.deadline
+    assert yellow is not None
+    assert yellow.item.colour is Colour.YELLOW
+    assert yellow.step.type is sv.StepType.WARNED
+    assert yellow.item.due_at == item.deadline
     assert sv.fire(yellow.item, item.yellow_at + timedelta(hours=1), SQUADS) is None
     red = sv.fire(yellow.item, item.deadline, SQUADS)
-    assert red is not None and red.item.colour is Colour.RED
+    assert red is not None
+    assert red.item.colour is Colour.RED
     assert red.step.type is sv.StepType.OVERDUE
     assert red.item.escalated_to == ("brigade",)  # the tier above sq-west, not all of them
     assert red.step.detail["escalated_to"] == ["brigade"]
@@ -105,7 +111,8 @@ def test_reply_return_reply_accept_close() -> None:
     with pytest.raises(Forbidden):
         sv.reply(item, answer, EAST, MONDAY)
     first = sv.reply(item, answer, WEST, MONDAY + timedelta(hours=1))
-    assert first.item.state is sv.State.REPLIED and first.item.round == 1
+    assert first.item.state is sv.State.REPLIED
+    assert first.item.round == 1
     assert first.item.due_at is None  # no warning while the centre reviews
     with pytest.raises(InvalidTransition):
         sv.reply(first.item, answer, WEST, MONDAY)
@@ -117,17 +124,20 @@ def test_reply_return_reply_accept_close() -> None:
     back = sv.review(
         first.item, sv.ReviewIn(accepted=False, reason="照片不清"), OPERATOR, MONDAY, CAL, 0.8
     )
-    assert back.item.state is sv.State.RETURNED and back.step.detail["reason"] == "照片不清"
+    assert back.item.state is sv.State.RETURNED
+    assert back.step.detail["reason"] == "照片不清"
     assert back.item.due_at == item.yellow_at  # the clock runs again on the same deadline
     # a tier above the answering tier may reply too
     second = sv.reply(back.item, answer, BRIGADE, MONDAY + timedelta(hours=2))
-    assert second.item.round == 2 and second.step.detail["round"] == 2
+    assert second.item.round == 2
+    assert second.step.detail["round"] == 2
     with pytest.raises(InvalidTransition):
         sv.close(second.item, sv.CloseIn(), OPERATOR, MONDAY)
     accepted = sv.review(second.item, sv.ReviewIn(accepted=True), OPERATOR, MONDAY, CAL, 0.8)
     assert accepted.item.state is sv.State.ACCEPTED
     closed = sv.close(accepted.item, sv.CloseIn(note="办结"), OPERATOR, MONDAY)
-    assert closed.item.state is sv.State.CLOSED and closed.item.closed_at == MONDAY
+    assert closed.item.state is sv.State.CLOSED
+    assert closed.item.closed_at == MONDAY
     assert closed.item.version == item.version + 5
 
 
@@ -137,12 +147,15 @@ def test_a_return_may_give_a_new_deadline() -> None:
     back = sv.review(
         item, sv.ReviewIn(accepted=False, reason="r", deadline=later), OPERATOR, MONDAY, CAL, 0.8
     )
-    assert back.item.deadline == later and back.item.colour is Colour.GREEN
+    assert back.item.deadline == later
+    assert back.item.colour is Colour.GREEN
 
 
 def test_who_reads() -> None:
     item = opened().item
-    assert sv.may_read(WEST, item) and sv.may_read(BRIGADE, item) and sv.may_read(OPERATOR, item)
+    assert sv.may_read(WEST, item)
+    assert sv.may_read(BRIGADE, item)
+    assert sv.may_read(OPERATOR, item)
     assert not sv.may_read(EAST, item)
 
 
@@ -150,7 +163,8 @@ def test_an_incidents_source_opens_its_kind() -> None:
     made = sv.open_for_incident(
         "DB1", "2026112300000002", "media", "sq-east", "报道", MONDAY, CAL, 0.8, KINDS
     )
-    assert made.item.kind is sv.Kind.MEDIA and made.item.incident_ids == ("2026112300000002",)
+    assert made.item.kind is sv.Kind.MEDIA
+    assert made.item.incident_ids == ("2026112300000002",)
     assert made.item.deadline == CAL.add(MONDAY, timedelta(days=3), ClockKind.WORKING_DAYS)
     assert made.step.actor == "system"
 
