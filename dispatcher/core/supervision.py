@@ -230,9 +230,9 @@ class ItemIn(BaseModel):
     doc_text: Text
     title: Short = ""
     incident_ids: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=40)]], Field(max_length=100)
+        list[Annotated[str, Field(min_length=1, max_length=40), Clean]], Field(max_length=100)
     ] = []
-    tier_id: Annotated[str, Field(min_length=1, max_length=100)]
+    tier_id: Annotated[str, Field(min_length=1, max_length=100), Clean]
     deadline: AwareDatetime | None = None
     days: float | None = Field(default=None, gt=0, le=366)
 

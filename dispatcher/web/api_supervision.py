@@ -35,6 +35,7 @@ from dispatcher.web.api_media import _write as write_file
 
 PREFIX: Final = "/api/v1/supervision-items"
 WARNINGS: Final = web.AppKey("supervision_warnings", items.WarningLoop)
+_ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NAME: Final = re.compile(r"([0-9a-f]{32})\.(jpg|png|webp)")
 _TYPES: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.SQUAD})
@@ -73,6 +74,8 @@ def _principal(request: web.Request) -> Principal:
 
 async def _readable(request: web.Request) -> core.Item:
     who = _principal(request)
+    if not _ID.fullmatch(request.match_info["id"]):
+        raise NotFound(f"no supervision item {request.match_info['id']!r}")
     item = await items.get(http.runtime(request).pool, request.match_info["id"])
     if item is None:
         raise NotFound(f"no supervision item {request.match_info['id']}")
@@ -123,6 +126,13 @@ async def post_item(request: web.Request) -> web.Response:
     )
 
 
+def _clean(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and "\x00" in value:
+        raise ValidationFailed(f"{name}: may not contain the NUL character", field=name)
+    return value
+
+
 def _listed(request: web.Request, name: str, allowed: set[str]) -> list[str] | None:
     raw = request.query.get(name)
     if not raw:
@@ -140,7 +150,7 @@ async def list_items(request: web.Request) -> web.Response:
     rt = http.runtime(request)
     states = _listed(request, "state", {s.value for s in core.State})
     colours = _listed(request, "colour", {"green", "yellow", "red"})
-    tier = request.query.get("tier") or None
+    tier = _clean(request, "tier")
     tier_ids: list[str] | None = None
     if tier is not None:
         if tier not in rt.ref.squads:
@@ -159,7 +169,7 @@ async def list_items(request: web.Request) -> web.Response:
         states=states,
         colours=colours,
         tiers=tier_ids,
-        incident_id=request.query.get("incident_id") or None,
+        incident_id=_clean(request, "incident_id"),
         limit=limit,
     )
     return http.json_response({"items": [present(rt, i) for i in found]})
