@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -30,6 +32,7 @@ from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import (
     BadRequest,
     DispatchError,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
@@ -46,6 +49,7 @@ from dispatcher.store import journal, reference, vicinity
 from dispatcher.store import records as store
 from dispatcher.store.calendar import load_book
 from dispatcher.store.changes import Changes
+from dispatcher.store.people import PeopleBook, SessionBook
 from dispatcher.store.timer_loop import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web import (
@@ -54,6 +58,7 @@ from dispatcher.web import (
     api_channels,
     api_incidents,
     api_media,
+    api_people,
     api_reference,
     api_sampling,
     api_stats,
@@ -64,11 +69,13 @@ from dispatcher.web import (
 from dispatcher.web.context import (
     PRINCIPAL,
     RUNTIME,
+    SESSION,
     SETTINGS,
     ClockRules,
     Control,
     ReferenceData,
     Runtime,
+    client_address,
     error_response,
     json_response,
     principal,
@@ -91,6 +98,10 @@ SHUTDOWN_TASKS_S: Final = 10.0
 #: what a server takes as now for the calendar's coverage (``create_app``'s ``clock``)
 CLOCK: Final = web.AppKey[Callable[[], datetime]]("clock")
 FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
+#: signing in: the one /api/v1 route open to anyone (its handler guards it)
+SIGN_IN_PATH: Final = "/api/v1/session"
+#: methods that change nothing: a cookie request of any other needs the CSRF token
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: the one route whose bodies may be larger than ``Settings.max_body_bytes``
 ZONES_PATH: Final = "/api/v1/zones"
 #: statuses answered by aiohttp itself, re-worded in our error format
@@ -174,15 +185,6 @@ def bearer(request: web.Request) -> str | None:
     return None
 
 
-def client_address(request: web.Request) -> str:
-    """Who is calling: the peer, or behind a trusted proxy the first X-Forwarded-For hop."""
-    if request.app[SETTINGS].trust_forwarded:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
-    return request.remote or "unknown"
-
-
 def with_scope(who: Principal, rt: Runtime) -> Principal:
     """The principal with the squads it answers for, as this process's snapshot has them."""
     if who.squad_id is None:
@@ -192,27 +194,53 @@ def with_scope(who: Principal, rt: Runtime) -> Principal:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``/api/v1`` and ``/ws`` need a valid bearer token, ``/ws`` a one-time ticket instead
-    (docs/API.md §2); guessing is slowed."""
-    if request.path.startswith("/api/v1") or request.path == "/ws":
-        rt = runtime(request)
-        address = client_address(request)
-        await rt.guard.check(address)
-        secret = bearer(request)
-        ticket = request.query.get("ticket") if request.path == "/ws" else None
-        if secret is None and not ticket:
-            raise Unauthorized("a bearer token (or on /ws, a ticket) is needed")
-        try:
-            if secret is not None:
-                who = await rt.tokens.authenticate(secret)
-            else:
-                assert ticket is not None
-                who = await rt.tickets.redeem(ticket)
-        except Unauthorized:
-            await rt.guard.failed(address)
-            raise
-        request[PRINCIPAL] = with_scope(who, rt)
+    """``/api/v1`` and ``/ws`` need a caller (docs/API.md §2): a bearer token, a person's
+    session cookie, or on ``/ws`` a one-time ticket; guessing is slowed. A changing request
+    made with the cookie must carry the session's CSRF token, and ``/ws`` with the cookie must
+    come from the server's own pages (its Origin)."""
+    if not (request.path.startswith("/api/v1") or request.path == "/ws"):
+        return await handler(request)
+    if request.method == "POST" and request.path == SIGN_IN_PATH:
+        return await handler(request)  # signing in is guarded by its handler
+    rt = runtime(request)
+    address = client_address(request)
+    await rt.guard.check(address)
+    secret = bearer(request)
+    ticket = request.query.get("ticket") if request.path == "/ws" else None
+    cookie = request.cookies.get(api_people.COOKIE)
+    if secret is None and not ticket and not cookie:
+        raise Unauthorized("a bearer token, a signed-in session (or on /ws, a ticket) is needed")
+    try:
+        if secret is not None:
+            who = await rt.tokens.authenticate(secret)
+        elif ticket:
+            who = await rt.tickets.redeem(ticket)
+        else:
+            assert cookie is not None
+            session = await rt.sessions.find(cookie, datetime.now(UTC))
+            request[SESSION] = session
+            who = session.principal()
+            _check_cookie_request(request, session.csrf_token)
+    except Unauthorized:
+        await rt.guard.failed(address)
+        raise
+    request[PRINCIPAL] = with_scope(who, rt)
     return await handler(request)
+
+
+def _check_cookie_request(request: web.Request, csrf_token: str) -> None:
+    """Refuse what a page of another site could make a browser send with the cookie."""
+    if request.path == "/ws":
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            raise Forbidden("a WebSocket with the session cookie must come from these pages")
+    elif request.method not in SAFE_METHODS:
+        given = request.headers.get(api_people.CSRF_HEADER, "")
+        if not secrets.compare_digest(given.encode(), csrf_token.encode()):
+            raise Forbidden(
+                f"a changing request with the session cookie needs {api_people.CSRF_HEADER}",
+                code="csrf",
+            )
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -282,6 +310,7 @@ def add_routes(app: web.Application) -> None:
     api_actions.add_routes(app.router)
     api_reference.add_routes(app.router)
     api_tokens.add_routes(app.router)
+    api_people.add_routes(app.router)
     api_media.add_routes(app)
     api_channels.add_routes(app.router)
     api_units.add_routes(app.router)
@@ -368,14 +397,16 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         reference_data = ReferenceData(pool, await reference.load(pool), clock_rules.use_catalogue)
         tokens = TokenBook(pool, settings.admin_token)
-        tickets = TicketBook(redis, tokens)
+        people = PeopleBook(pool)
+        sessions = SessionBook(pool, timedelta(hours=settings.session_hours))
+        tickets = TicketBook(redis, tokens, people)
         endpoint = Endpoint(
             hub,
             lambda a, u, t, n: store.read_range(pool, a, u, topics=list(t), limit=n),
             queue_size=settings.ws_queue_size,
             heartbeat_s=settings.ws_heartbeat_s,
         )
-        control = Control(reference_data, clock_rules, tokens, endpoint)
+        control = Control(reference_data, clock_rules, tokens, sessions, endpoint)
 
         async def read_range(after: int, upto: int, limit: int) -> list[Envelope]:
             return await store.read_range(pool, after, upto, limit=limit)
@@ -419,6 +450,8 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             endpoint=endpoint,
             writer=writer,
             tokens=tokens,
+            people=people,
+            sessions=sessions,
             tickets=tickets,
             guard=AuthGuard(redis, limit=settings.auth_failures_per_minute),
             metrics=metrics,

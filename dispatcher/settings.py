@@ -608,6 +608,12 @@ class Settings:
         " request from that address answers 429 until a minute after its first failure",
         default=20,
     )
+    session_hours: float = variable(
+        "DISPATCH_SESSION_HOURS",
+        Number(0.1),
+        "how long a person stays signed in to the pages (hours; a shift, by default)",
+        default=12.0,
+    )
     trust_forwarded: bool = variable(
         "DISPATCH_TRUST_FORWARDED",
         Switch(),

@@ -8,8 +8,6 @@ control message, and the cache's short life bounds staleness even if that messag
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -24,6 +22,7 @@ from dispatcher.core.auth import (
 from dispatcher.core.errors import NotFound, Unauthorized
 from dispatcher.core.ids import SquadId, TokenId
 from dispatcher.store import records as store
+from dispatcher.store.briefcache import BriefCache
 
 INSERT_TOKEN: Final = """
 INSERT INTO tokens (id, name, role, squad_id, secret_hash, created_by, expires_at)
@@ -42,13 +41,16 @@ REVOKE_TOKEN: Final = """
 UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id"""
 
 CACHE_SECONDS: Final = 10.0
-CACHE_LIMIT: Final = 10_000
 
 
-@dataclass(frozen=True)
-class _Cached:
-    principal: Principal | None
-    until: float
+def _principal(row: Any) -> Principal:
+    return Principal(
+        TokenId(row["id"]),
+        Role(row["role"]),
+        row["name"],
+        SquadId(row["squad_id"]) if row["squad_id"] else None,
+        row["expires_at"],
+    )
 
 
 def token_json(row: Any) -> dict[str, Any]:
@@ -68,30 +70,18 @@ class TokenBook:
     def __init__(self, pool: store.Pool, admin_secret: str | None) -> None:
         self._pool = pool
         self._admin_secret = admin_secret
-        self._cache: dict[bytes, _Cached] = {}
+        self._cache: BriefCache[bytes, Principal | None] = BriefCache(CACHE_SECONDS)
 
     async def authenticate(self, secret: str, now: datetime | None = None) -> Principal:
         """The principal of a secret; raise Unauthorized for an unknown, expired or revoked one."""
         if self._admin_secret is not None and same_secret(secret, self._admin_secret):
             return Principal(BOOTSTRAP_ADMIN_ID, Role.ADMIN, "DISPATCH_ADMIN_TOKEN")
         digest = hash_secret(secret)
-        cached = self._cache.get(digest)
-        if cached is None or cached.until < time.monotonic():
+        found, principal = self._cache.get(digest)
+        if not found:
             row = await self._pool.fetchrow(SELECT_BY_HASH, digest)
-            principal = None
-            if row is not None:
-                principal = Principal(
-                    TokenId(row["id"]),
-                    Role(row["role"]),
-                    row["name"],
-                    SquadId(row["squad_id"]) if row["squad_id"] else None,
-                    row["expires_at"],
-                )
-            if len(self._cache) >= CACHE_LIMIT:
-                self._cache.clear()
-            cached = _Cached(principal, time.monotonic() + CACHE_SECONDS)
-            self._cache[digest] = cached
-        principal = cached.principal
+            principal = None if row is None else _principal(row)
+            self._cache.put(digest, principal)
         if principal is None:
             raise Unauthorized("unknown or revoked token")
         moment = now or datetime.now(UTC)
@@ -110,22 +100,14 @@ class TokenBook:
         row = await self._pool.fetchrow(SELECT_BY_ID, token_id)
         if row is None:
             raise Unauthorized("unknown or revoked token")
-        principal = Principal(
-            TokenId(row["id"]),
-            Role(row["role"]),
-            row["name"],
-            SquadId(row["squad_id"]) if row["squad_id"] else None,
-            row["expires_at"],
-        )
+        principal = _principal(row)
         if principal.expires_at is not None and principal.expires_at <= (now or datetime.now(UTC)):
             raise Unauthorized("the token has expired")
         return principal
 
     def forget(self, token_id: str) -> None:
         """Drop a token from this process's cache (it was revoked)."""
-        for digest, cached in list(self._cache.items()):
-            if cached.principal is not None and cached.principal.token_id == token_id:
-                del self._cache[digest]
+        self._cache.drop_where(lambda p: p is not None and p.token_id == token_id)
 
     async def create(
         self,

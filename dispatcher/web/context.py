@@ -26,6 +26,7 @@ from dispatcher.core.intake import IntakePolicy
 from dispatcher.settings import Settings
 from dispatcher.store import calendar, journal, reference
 from dispatcher.store.changes import Changes
+from dispatcher.store.people import PeopleBook, Session, SessionBook
 from dispatcher.store.timer_loop import TimerLoop
 from dispatcher.store.tokens import TokenBook
 from dispatcher.web.guard import AuthGuard
@@ -136,11 +137,17 @@ class Control:
     """What a control message does in this process (from this one, or through Redis)."""
 
     def __init__(
-        self, reference: ReferenceData, clock_rules: ClockRules, tokens: TokenBook, ws: Endpoint
+        self,
+        reference: ReferenceData,
+        clock_rules: ClockRules,
+        tokens: TokenBook,
+        sessions: SessionBook,
+        ws: Endpoint,
     ) -> None:
         self._reference = reference
         self._clock_rules = clock_rules
         self._tokens = tokens
+        self._sessions = sessions
         self._ws = ws
 
     async def apply(self, message: dict[str, Any]) -> None:
@@ -153,6 +160,10 @@ class Control:
             token_id = str(message.get("id"))
             self._tokens.forget(token_id)
             await self._ws.close_token(token_id)
+        elif kind == "person.changed":
+            person_id = str(message.get("id"))
+            self._sessions.forget(person_id)
+            await self._ws.close_token(person_id)
 
 
 @dataclass
@@ -168,6 +179,9 @@ class Runtime:
     endpoint: Endpoint
     writer: journal.IntakeWriter
     tokens: TokenBook
+    #: the people who sign in to the pages, and their sessions
+    people: PeopleBook
+    sessions: SessionBook
     #: one-time tickets for ``/ws`` (Redis)
     tickets: TicketBook
     guard: AuthGuard
@@ -218,11 +232,22 @@ class Runtime:
 
 RUNTIME: Final = web.AppKey("runtime", Runtime)
 PRINCIPAL: Final = web.RequestKey("principal", Principal)
+#: the session of a caller who signed in (absent for a bearer token or a ticket)
+SESSION: Final = web.RequestKey("session", Session)
 SETTINGS: Final = web.AppKey("settings", Settings)
 
 
 def runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
+
+
+def client_address(request: web.Request) -> str:
+    """Who is calling: the peer, or behind a trusted proxy the first X-Forwarded-For hop."""
+    if request.app[SETTINGS].trust_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.remote or "unknown"
 
 
 def principal(request: web.Request) -> Principal:

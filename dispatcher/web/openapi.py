@@ -34,6 +34,7 @@ from dispatcher.core.sampling import CheckIn, SampleIn
 from dispatcher.core.stats import COUNTS, DEFINITIONS, LABELS, RATES, RULES, TIMES
 from dispatcher.core.units import PositionIn, StatusIn, UnitIn
 from dispatcher.web import context as http
+from dispatcher.web.api_people import PasswordChange, PersonIn, PersonPatch, SignIn
 from dispatcher.web.api_reference import SquadIn
 from dispatcher.web.api_tokens import TokenIn
 
@@ -51,6 +52,10 @@ REQUEST_MODELS: Final[tuple[type[BaseModel], ...]] = (
     StatusIn,
     SampleIn,
     CheckIn,
+    SignIn,
+    PersonIn,
+    PersonPatch,
+    PasswordChange,
 )
 
 
