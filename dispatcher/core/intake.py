@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from dispatcher.core.auth import ACT_ALL, Principal
 from dispatcher.core.categories import Category
-from dispatcher.core.clocks import WorkingCalendar
+from dispatcher.core.clocks import ClockKind, WorkingCalendar
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.events import Event, EventType
 from dispatcher.core.ids import IncidentId
@@ -36,6 +44,7 @@ from dispatcher.core.progress import Progress
 from dispatcher.core.request_types import ASSUMED, RequestType
 from dispatcher.core.routing import Recommendation
 from dispatcher.core.validation import Clean, validation_error
+from dispatcher.core.workorder import WorkOrder
 from geo.zones import Match
 
 Text = Annotated[str, Field(max_length=4000), Clean]
@@ -63,6 +72,17 @@ class IncidentIn(BaseModel):
     #: the 12345 request type (诉求类型); a hotline report without one is taken as a
     #: complaint and flagged ``request_type_assumed`` (see :func:`request_type_of`)
     request_type: RequestType | None = None
+    #: a 12345 work order's deadlines as its platform set them: closure (办结时限), which
+    #: becomes the case deadline, and contact (联系时限); hotline reports only
+    closure_deadline: AwareDatetime | None = None
+    contact_deadline: AwareDatetime | None = None
+
+    @field_validator("closure_deadline", "contact_deadline")
+    @classmethod
+    def _hotline_only(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is not None and info.data.get("source") is not Source.HOTLINE:
+            raise ValueError("only a 12345 work order (source hotline) has a platform deadline")
+        return value
 
 
 def request_type_of(report: IncidentIn) -> tuple[RequestType | None, bool]:
@@ -203,6 +223,22 @@ def promote(
     return admitted, tuple(events)
 
 
+def work_order(report: IncidentIn, now: datetime, rules: Rules) -> WorkOrder | None:
+    """The 12345 facts a hotline report starts with: the platform's deadlines, and the
+    contact deadline (联系时限) the platform's or ``rules.hotline.contact_hours`` working hours
+    from receipt. None for any other source."""
+    if report.source is not Source.HOTLINE:
+        return None
+    contact = report.contact_deadline
+    if contact is None:
+        contact = rules.calendar.add(now, rules.hotline.contact_limit, ClockKind.WORKING_HOURS)
+    return WorkOrder(
+        closure_deadline=report.closure_deadline,
+        contact_deadline=contact,
+        contact_set_by_platform=report.contact_deadline is not None,
+    )
+
+
 def plan_intake(
     report: IncidentIn,
     *,
@@ -257,7 +293,7 @@ def plan_intake(
         flags=tuple(dict.fromkeys(flags)),
         reported_by=actor.actor,
         request_type=request_type,
-        progress=Progress(stage_since=now),
+        progress=Progress(stage_since=now, hotline=work_order(report, now, policy.rules)),
         extra={**(extra or {}), "recommended_squad_id": recommendation.squad_id},
     )
     admission = Admission(actor, category, recommendation, policy, auto)

@@ -11,9 +11,11 @@ squad the request went to; the status is ``open`` until the incident is closed o
 (a request merged into another as a repeat call follows that one), with ``status_notes``
 saying where it stands in the life cycle. The request's type (诉求类型: 咨询, 求助, 投诉, 建议,
 举报) is the attribute ``request_type`` of every service definition (a singlevaluelist),
-answered back as ``request_type`` in ``requests``. Extensions the hotline may send beyond the
-specification: ``external_id`` (its own work-order number: a repeated POST answers the same
-request) and ``crs`` (``GCJ02``/``BD09`` for points from Chinese maps).
+answered back as ``request_type`` in ``requests``. The platform's deadlines of a work order,
+``closure_deadline`` (办结时限) and ``contact_deadline`` (联系时限), are attributes too (a
+``datetime`` with an offset), fields of the report like the type. Extensions the hotline may
+send beyond the specification: ``external_id`` (its own work-order number: a repeated POST
+answers the same request) and ``crs`` (``GCJ02``/``BD09`` for points from Chinese maps).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dispatcher.core.errors import BadRequest, DispatchError, NotFound
 from dispatcher.core.incidents import Incident, State
 from dispatcher.core.request_types import RequestType
 from dispatcher.core.times import format_time
+from dispatcher.core.workorder import SENDBACK_REASON_ZH
 
 FORMATS: Final = ("json", "xml")
 #: GET requests: the default window (the specification's 90 days) and most results
@@ -71,7 +74,27 @@ ATTRIBUTES: Final[tuple[dict[str, Any], ...]] = (
         "description": "诉求类型 (the request's type, whatever it is about)",
         "values": [{"key": t.value, "name": f"{t.name_zh} ({t.value})"} for t in RequestType],
     },
+    {
+        "variable": True,
+        "code": "closure_deadline",
+        "datatype": "datetime",
+        "required": False,
+        "datatype_description": "ISO 8601 带时区, 如 2026-03-05T18:00:00+08:00 (with an offset)",
+        "order": 4,
+        "description": "办结时限 (the platform's closure deadline: the case deadline)",
+    },
+    {
+        "variable": True,
+        "code": "contact_deadline",
+        "datatype": "datetime",
+        "required": False,
+        "datatype_description": "ISO 8601 带时区; 未填写时按本中心联系时限 (without it, ours)",
+        "order": 5,
+        "description": "联系时限 (by when the caller must be contacted)",
+    },
 )
+#: the attributes that are fields of the report (the platform's deadlines), not extra
+REPORT_ATTRIBUTES: Final = (REQUEST_TYPE, "closure_deadline", "contact_deadline")
 _NOTES: Final = {
     State.REPORTED: "已接收，待受理",
     State.REGISTERED: "已立案，待派遣",
@@ -176,8 +199,9 @@ def parse_request(form: Mapping[str, str], categories: Mapping[str, Category]) -
             report[to] = form[name]
     if form.get("media_url"):
         report["media"] = [form["media_url"]]
-    if REQUEST_TYPE in attributes:
-        report["request_type"] = attributes.pop(REQUEST_TYPE)
+    for name in REPORT_ATTRIBUTES:
+        if name in attributes:
+            report[name] = attributes.pop(name)
     return RequestIn(report, attributes)
 
 
@@ -200,6 +224,10 @@ def request_json(
     """A service request as GET requests answers it; ``target`` is the incident it joined."""
     follows = target if incident.state is State.MERGED and target is not None else incident
     notes = _NOTES[follows.state].format(agency=agency or "责任中队", target=incident.duplicate_of)
+    order = follows.progress.hotline
+    sent_back = order.sent_back if order is not None else None
+    if sent_back is not None:  # 退单: back to the platform, with the reason
+        notes = f"已退单（{SENDBACK_REASON_ZH[sent_back.reason_code]}）：{sent_back.reason}"
     if follows is not incident:
         notes = _NOTES[State.MERGED].format(target=incident.duplicate_of) + "；" + notes
     return {

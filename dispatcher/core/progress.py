@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from dispatcher.core.clocks import ClockKind, Colour, Pause, WorkingCalendar, colour
 from dispatcher.core.times import parse_time
+from dispatcher.core.workorder import WorkOrder
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,11 @@ class Progress:
     return_count: int = 0  # 回退
     rework_count: int = 0  # 返工
     supervision_count: int = 0  # 督办
+    #: the command tiers above the squad told of the overdue case so far (逐级督办: the
+    #: parent at red, one more at each further step of lateness, ``dispatcher.core.alarms``)
+    escalated_tiers: int = 0
+    #: how many tiers stood above the squad when the case went red: the stepping stops there
+    tiers_above: int = 0
     reminder_count: int = 0  # 催办
     #: how the squad disposed of it (处置结果), its note and photos, and whether in time
     outcome: str | None = None
@@ -183,6 +189,8 @@ class Progress:
     last_report_at: datetime | None = None
     #: complaints of its place and category in the repeat window (重复诉件)
     repeat_count: int = 0
+    #: a 12345 work order's platform deadlines, contact, 退单 and 回访 (core/workorder.py)
+    hotline: WorkOrder | None = None
 
     def but(self, **changes: Any) -> Progress:
         """``dataclasses.replace(self, **changes)`` at a fraction of its cost: these are made
@@ -203,6 +211,8 @@ class Progress:
             doc["suspended"] = self.suspended
         if self.suspension_requested is not None:
             doc["suspension_requested"] = self.suspension_requested.to_json()
+        if self.hotline is not None:
+            doc["hotline"] = self.hotline.to_json()
         for name in _TEXTS:
             value = getattr(self, name)
             if value is not None:
@@ -256,6 +266,8 @@ _COUNTS: Final = (
     "return_count",
     "rework_count",
     "supervision_count",
+    "escalated_tiers",
+    "tiers_above",
     "reminder_count",
     "repeat_count",
 )
@@ -271,6 +283,10 @@ def _request(value: Any) -> SuspensionRequest | None:
     return SuspensionRequest.from_json(value) if isinstance(value, Mapping) else None
 
 
+def _order(value: Any) -> WorkOrder | None:
+    return WorkOrder.from_json(value) if isinstance(value, Mapping) else None
+
+
 def _count(value: Any) -> int:
     return int(value or 0)
 
@@ -283,6 +299,7 @@ def _list(value: Any) -> tuple[Any, ...]:
 _READ: Final[Mapping[str, Callable[[Any], Any]]] = {
     "clock": _clock,
     "suspension_requested": _request,
+    "hotline": _order,
     "suspended": bool,
     "resolution_media": _list,
     **dict.fromkeys(_COUNTS, _count),

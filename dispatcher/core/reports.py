@@ -25,6 +25,10 @@ from openpyxl.utils import get_column_letter
 from dispatcher.core.stats import (
     COUNTS,
     DEFINITIONS,
+    HOTLINE_COUNTS,
+    HOTLINE_DEFINITIONS,
+    HOTLINE_LABELS,
+    HOTLINE_RATES,
     LABELS,
     RATES,
     RULES,
@@ -32,6 +36,7 @@ from dispatcher.core.stats import (
     Figures,
     GroupBy,
     GroupFigures,
+    HotlineFigures,
 )
 
 TITLE: Final = "执法数据统计信息表"
@@ -52,6 +57,8 @@ KEY_HEADERS: Final[Mapping[GroupBy, str]] = {
     GroupBy.DAY: "日期",
 }
 NOTES_SHEET: Final = "说明"
+#: the sheet (and the CSV's 分组方式) of the 12345 figures, before the 说明
+HOTLINE_SHEET: Final = "12345工单"
 #: the row of the column headers in every grouping sheet (a title and the period above it)
 HEADER_ROW: Final = 3
 #: what a cell of a figure without a value holds (the API's null)
@@ -94,9 +101,13 @@ def _period_text(meta: Mapping[str, str]) -> str:
 
 
 def write_xlsx(
-    figures: Mapping[GroupBy, Figures], meta: Mapping[str, str], weights: Mapping[str, float]
+    figures: Mapping[GroupBy, Figures],
+    meta: Mapping[str, str],
+    weights: Mapping[str, float],
+    hotline: HotlineFigures | None = None,
 ) -> bytes:
-    """The workbook, as bytes. ``meta`` holds ``month``, ``from``, ``to``, ``as_of``."""
+    """The workbook, as bytes. ``meta`` holds ``month``, ``from``, ``to``, ``as_of``;
+    ``hotline``, when given, adds the 12345 sheet before the 说明."""
     book = Workbook()
     book.remove(book.active)
     bold = Font(bold=True)
@@ -134,14 +145,46 @@ def write_xlsx(
         sheet.column_dimensions["B"].width = 18
         for c in range(3, len(headers) + 1):
             sheet.column_dimensions[get_column_letter(c)].width = 11
-    _notes(book.create_sheet(NOTES_SHEET), meta, weights)
+    if hotline is not None:
+        _hotline_sheet(book.create_sheet(HOTLINE_SHEET), meta, hotline)
+    _notes(book.create_sheet(NOTES_SHEET), meta, weights, hotline)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-def notes(meta: Mapping[str, str], weights: Mapping[str, float]) -> list[tuple[str, str]]:
-    """The 说明: period, each figure's formula, the edge rules, the weights."""
+def hotline_rows(hotline: HotlineFigures) -> list[tuple[str, str, Any]]:
+    """The 12345 figures as (code, label, value) rows: the counts, then the rates."""
+    rows: list[tuple[str, str, Any]] = [
+        (name, HOTLINE_LABELS[name], hotline.counts[name]) for name in HOTLINE_COUNTS
+    ]
+    rows.extend((name, HOTLINE_LABELS[name], hotline.rates[name]) for name in HOTLINE_RATES)
+    return rows
+
+
+def _hotline_sheet(sheet: Any, meta: Mapping[str, str], hotline: HotlineFigures) -> None:
+    sheet["A1"] = f"{TITLE}（{meta['month']}）— 12345 接诉即办"
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A2"] = _period_text(meta)
+    for c, text in enumerate(("指标", "代码", "数值"), start=1):
+        sheet.cell(row=HEADER_ROW, column=c, value=text).font = Font(bold=True)
+    for r, (name, label, value) in enumerate(hotline_rows(hotline), start=HEADER_ROW + 1):
+        sheet.cell(row=r, column=1, value=label)
+        sheet.cell(row=r, column=2, value=name)
+        cell = sheet.cell(row=r, column=3, value=NO_VALUE if value is None else value)
+        if name in HOTLINE_RATES and value is not None:
+            cell.number_format = "0.00%"
+    sheet.column_dimensions["A"].width = 18
+    sheet.column_dimensions["B"].width = 22
+
+
+def notes(
+    meta: Mapping[str, str],
+    weights: Mapping[str, float],
+    hotline: HotlineFigures | None = None,
+) -> list[tuple[str, str]]:
+    """The 说明: period, each figure's formula, the edge rules, the weights (and the 12345
+    figures' formulas when they are in the report)."""
     lines: list[tuple[str, str]] = [
         ("报表", f"{TITLE}（{meta['month']}）"),
         ("统计期间", _period_text(meta)),
@@ -154,22 +197,34 @@ def notes(meta: Mapping[str, str], weights: Mapping[str, float]) -> list[tuple[s
     lines.append(
         ("综合指标权重", f"{shown}（本部署或本次请求的设定；各地考评办法自定，非国家标准）")
     )
+    if hotline is not None:
+        for name in (*HOTLINE_COUNTS, *HOTLINE_RATES):
+            if name in HOTLINE_DEFINITIONS:
+                lines.append((f"{HOTLINE_LABELS[name]}（{name}）", HOTLINE_DEFINITIONS[name]))
+        counted = "计入" if hotline.basically_counts else "不计入"
+        lines.append(("满意率口径", f"基本满意{counted}满意率（本部署的设定）"))
     return lines
 
 
-def _notes(sheet: Any, meta: Mapping[str, str], weights: Mapping[str, float]) -> None:
+def _notes(
+    sheet: Any,
+    meta: Mapping[str, str],
+    weights: Mapping[str, float],
+    hotline: HotlineFigures | None = None,
+) -> None:
     sheet["A1"] = "项目"
     sheet["B1"] = "说明"
     sheet["A1"].font = sheet["B1"].font = Font(bold=True)
-    for r, (item, text) in enumerate(notes(meta, weights), start=2):
+    for r, (item, text) in enumerate(notes(meta, weights, hotline), start=2):
         sheet.cell(row=r, column=1, value=item)
         sheet.cell(row=r, column=2, value=text).alignment = Alignment(wrap_text=True)
     sheet.column_dimensions["A"].width = 28
     sheet.column_dimensions["B"].width = 110
 
 
-def write_csv(figures: Mapping[GroupBy, Figures]) -> bytes:
-    """Every grouping's rows and its 合计 row, in UTF-8 with a BOM (for Excel)."""
+def write_csv(figures: Mapping[GroupBy, Figures], hotline: HotlineFigures | None = None) -> bytes:
+    """Every grouping's rows and its 合计 row, in UTF-8 with a BOM (for Excel); then, when
+    given, one row per 12345 figure (分组方式 12345工单, its code, its label, its value)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["分组方式", "分组键", "名称", *(label for _, label in columns())])
@@ -178,6 +233,9 @@ def write_csv(figures: Mapping[GroupBy, Figures]) -> bytes:
             key = "合计" if group is figs.total else group.key
             row: Sequence[Any] = [SHEETS[group_by], key or "", group.name, *values(group)]
             writer.writerow([NO_VALUE if v is None else _csv_value(v) for v in row])
+    for name, label, value in hotline_rows(hotline) if hotline is not None else ():
+        shown = NO_VALUE if value is None else _csv_value(value)
+        writer.writerow([HOTLINE_SHEET, name, label, shown])
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -204,8 +262,9 @@ def render(
     figures: Mapping[GroupBy, Figures],
     meta: Mapping[str, str],
     weights: Mapping[str, float],
+    hotline: HotlineFigures | None = None,
 ) -> bytes:
-    """The report in ``fmt``."""
+    """The report in ``fmt`` (with the 12345 figures when ``hotline`` is given)."""
     if fmt is ReportFormat.XLSX:
-        return write_xlsx(figures, meta, weights)
-    return write_csv(figures)
+        return write_xlsx(figures, meta, weights, hotline)
+    return write_csv(figures, hotline)

@@ -368,3 +368,128 @@ def tabulate(
         summarise(k, name_of(k), counted.get(k, ()), timed.get(k, {}), weights) for k in ordered
     )
     return Figures(group_by, groups, total)
+
+
+# -- 12345 接诉即办 ---------------------------------------------------------------------------
+
+#: the counts of the hotline's figures, in the order of the report's rows
+HOTLINE_COUNTS: Final = (
+    "orders",
+    "sent_back",
+    "due_close",
+    "closed",
+    "due_contact",
+    "contacted_on_time",
+    "contacted_late",
+    "visited",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+    "rehandled",
+)
+#: rate → (numerator, denominator); 满意率's numerator is worked out (HOTLINE_DEFINITIONS)
+HOTLINE_RATES: Final[Mapping[str, tuple[str, str]]] = {
+    "close_reply_rate": ("closed", "due_close"),
+    "contact_rate": ("contacted_on_time", "due_contact"),
+    "satisfaction_rate": ("satisfied", "visited"),
+    "rehandle_rate": ("rehandled", "visited"),
+}
+HOTLINE_LABELS: Final[Mapping[str, str]] = {
+    "orders": "受理工单数",
+    "sent_back": "退单数",
+    "due_close": "应办结数",
+    "closed": "办结数",
+    "due_contact": "应联系数",
+    "contacted_on_time": "按时联系数",
+    "contacted_late": "超时联系数",
+    "visited": "回访数",
+    "satisfied": "满意数",
+    "basically_satisfied": "基本满意数",
+    "dissatisfied": "不满意数",
+    "rehandled": "不满意重办数",
+    "close_reply_rate": "办结回复率",
+    "contact_rate": "按时联系率",
+    "satisfaction_rate": "满意率",
+    "rehandle_rate": "不满意重办率",
+}
+HOTLINE_DEFINITIONS: Final[Mapping[str, str]] = {
+    "orders": "受理工单数: the 12345 work orders received in the period (repeat calls merged"
+    " into another order included)",
+    "sent_back": "退单数: orders sent back to the platform with the centre's approval by as_of",
+    "due_close": "应办结数: orders less those merged, those sent back, and those still open"
+    " inside their deadline at as_of (as 应结案数)",
+    "closed": "办结数: orders closed (办结, the closure replied to the platform) at as_of",
+    "due_contact": "应联系数: orders, not merged or sent back, contacted by as_of or whose"
+    " contact deadline (联系时限) had passed",
+    "contacted_on_time": "按时联系数: orders whose caller was contacted at or before the contact"
+    " deadline",
+    "visited": "回访数: orders with a 回访 by as_of; each counts by its latest answer",
+    "rehandled": "不满意重办数: orders a 回访 answered 不满意 at least once (sent back to be"
+    " handled again)",
+    "close_reply_rate": "办结回复率 = 办结数 ÷ 应办结数",
+    "contact_rate": "按时联系率 (响应率) = 按时联系数 ÷ 应联系数",
+    "satisfaction_rate": "满意率 = (满意数 + 基本满意数) ÷ 回访数, or 满意数 ÷ 回访数 where the"
+    " deployment counts 满意 only (DISPATCH_HOTLINE_BASICALLY_SATISFIED)",
+    "rehandle_rate": "不满意重办率 = 不满意重办数 ÷ 回访数",
+}
+
+
+@dataclass(frozen=True)
+class HotlineFigures:
+    """The 12345 figures of a set of orders: counts, rates, and the rule 满意率 used."""
+
+    counts: Mapping[str, int]
+    rates: Mapping[str, float | None]
+    basically_counts: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "rates": dict(self.rates),
+            "basically_satisfied_counts": self.basically_counts,
+            "labels": dict(HOTLINE_LABELS),
+            "formulas": {name: HOTLINE_DEFINITIONS[name] for name in HOTLINE_RATES},
+        }
+
+
+@dataclass(frozen=True)
+class OrderStanding:
+    """How one order stood at as_of, as :func:`hotline_figures` counts it (the store reads
+    each from the order's ``progress.hotline`` and state)."""
+
+    merged: bool = False
+    sent_back: bool = False
+    closed: bool = False
+    open_inside_limit: bool = False
+    contacted: bool = False
+    contacted_late: bool = False
+    contact_overdue: bool = False  # not contacted and the contact deadline passed
+    satisfaction: str | None = None  # the latest 回访's answer by as_of
+    rehandled: bool = False
+
+
+def hotline_figures(standings: Iterable[OrderStanding], basically_counts: bool) -> HotlineFigures:
+    """The counts and rates of :data:`HOTLINE_DEFINITIONS` over these orders."""
+    counts = dict.fromkeys(HOTLINE_COUNTS, 0)
+    for s in standings:
+        counts["orders"] += 1
+        if s.merged:
+            continue
+        if s.sent_back:
+            counts["sent_back"] += 1
+            continue
+        if not s.open_inside_limit:
+            counts["due_close"] += 1
+        counts["closed"] += s.closed
+        if s.contacted or s.contact_overdue:
+            counts["due_contact"] += 1
+        counts["contacted_on_time"] += s.contacted and not s.contacted_late
+        counts["contacted_late"] += s.contacted and s.contacted_late
+        if s.satisfaction is not None:
+            counts["visited"] += 1
+            counts[s.satisfaction] += 1
+        counts["rehandled"] += s.rehandled
+    rates = {r: rate(counts[n], counts[d]) for r, (n, d) in HOTLINE_RATES.items()}
+    pleased = counts["satisfied"] + (counts["basically_satisfied"] if basically_counts else 0)
+    rates["satisfaction_rate"] = rate(pleased, counts["visited"])
+    return HotlineFigures(counts, rates, basically_counts)

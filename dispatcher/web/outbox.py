@@ -27,6 +27,7 @@ import aiohttp
 
 from dispatcher.core import open311
 from dispatcher.core.incidents import Incident
+from dispatcher.core.times import format_time
 from dispatcher.store import records as store
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,14 @@ def update_body(
         state=changed.state.value,
         duplicate_of=work_order.duplicate_of,
     )
+    order = changed.progress.hotline
+    sent_back = order.sent_back if order is not None else None
+    if sent_back is not None:  # 退单 (docs/API.md §5.3): the platform takes the order back
+        body["sendback"] = {
+            "reason_code": sent_back.reason_code.value,
+            "reason": sent_back.reason,
+            "approved_at": format_time(sent_back.decided_at, tz),
+        }
     return body
 
 

@@ -128,6 +128,8 @@ async def test_a_georeport_client_files_and_follows_work_orders(
         "target_name",
         "time_of_day",
         "request_type",
+        "closure_deadline",
+        "contact_deadline",
     ]
     _, definition_xml = await open311(api, "GET", "services/200601.xml")
     assert definition_xml.find("attributes/attribute/code").text == "target_name"

@@ -20,6 +20,7 @@ import pytest
 from dispatcher.core.reports import (
     GROUPINGS,
     HEADER_ROW,
+    HOTLINE_SHEET,
     KEY_HEADERS,
     NO_VALUE,
     NOTES_SHEET,
@@ -75,8 +76,21 @@ async def test_the_workbook_equals_the_api_figures_cell_by_cell(api: Api) -> Non
         assert resp.content_type.endswith("spreadsheetml.sheet")
         assert f"report-{month}.xlsx" in resp.headers["Content-Disposition"]
         book = openpyxl.load_workbook(io.BytesIO(await resp.read()))
-    assert book.sheetnames == [*(SHEETS[g] for g in GROUPINGS), NOTES_SHEET]
+    assert book.sheetnames == [*(SHEETS[g] for g in GROUPINGS), HOTLINE_SHEET, NOTES_SHEET]
     as_of = as_of_of(book)
+    # the 12345 sheet: the figures of GET /api/v1/stats/hotline for the month, code by code
+    start = datetime.fromisoformat(f"{month}-01T00:00:00+08:00")
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    query = urlencode({"from": start.isoformat(), "to": end.isoformat(), "as_of": as_of})
+    _, hotline = await api.call("GET", f"/api/v1/stats/hotline?{query}", expect=200)
+    shown = {
+        r[1]: r[2] for r in book[HOTLINE_SHEET].iter_rows(min_row=HEADER_ROW + 1, values_only=True)
+    }
+    assert shown == {
+        **hotline["counts"],
+        **{k: "—" if v is None else v for k, v in hotline["rates"].items()},
+    }
+    assert shown["orders"] > 0
     for group_by in GROUPINGS:
         sheet = book[SHEETS[group_by]]
         headers = [c.value for c in sheet[HEADER_ROW]]
