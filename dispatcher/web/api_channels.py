@@ -13,7 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dispatcher.core import batch, dedup, visits
+from dispatcher.core import batch, dedup, orders_sheet, visits
 from dispatcher.core.auth import (
     ACT_ALL,
     INTAKE,
@@ -69,7 +69,12 @@ async def post_batch(request: web.Request) -> web.Response:
     who = http.principal(request)
     require_role(who, INTAKE, "import incidents")
     rt = http.runtime(request)
-    lines = batch.parse_lines((await _read_limited(request, batch.MAX_BYTES)).split(b"\n"))
+    body = await _read_limited(request, batch.MAX_BYTES)
+    sheet = orders_sheet.media_type_of(request.content_type)
+    if sheet is not None:  # 12345 work orders as a bureau's CSV or Excel sheet
+        lines = orders_sheet.parse_sheet(body, sheet, rt.settings.zone)
+    else:
+        lines = batch.parse_lines(body.split(b"\n"))
     if len(lines) > batch.MAX_LINES:
         raise PayloadTooLarge(f"a batch is at most {batch.MAX_LINES} lines, not {len(lines)}")
 

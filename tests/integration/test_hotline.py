@@ -357,3 +357,39 @@ async def test_visits_count_in_the_satisfaction_rate_and_dissatisfied_is_handled
     _, own = await api.call("GET", "/api/v1/stats/hotline", west, expect=200)
     assert own["counts"]["orders"] == 1
     await api.call("GET", "/api/v1/stats/hotline", key, expect=403)
+
+
+async def test_a_bureaus_sheet_of_orders_is_imported_with_its_deadlines(
+    api_factory: Callable[..., Awaitable[Api]],
+) -> None:
+    api = await api_factory(dedup=False)
+    await api.load_town()
+    key = await api.token("device")
+    header = "工单编号,问题类别,诉求类型,经度,纬度,诉求地址,诉求内容,办结时限,联系时限\n"
+    rows = (
+        f"X-1,200504,投诉,{WEST[0]},{WEST[1]},幸福路 1 号,店外经营,2026-12-31 18:00,\n"
+        f"X-2,200504,求助,{EAST[0]},{EAST[1]},,占道,下周一,\n"
+        f"X-3,200504,咨询,{EAST[0] + 0.01},{EAST[1]},,咨询,,2026-12-30T09:00:00+08:00\n"
+    )
+    async with api.session.post(
+        f"{api.base}/api/v1/incidents:batch",
+        data=(header + rows).encode("utf-8-sig"),
+        headers={**api.headers(key), "Content-Type": "text/csv; charset=utf-8"},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        result = await resp.json()
+    assert [r["result"] for r in result["results"]] == ["created", "error", "created"]
+    assert [r["line"] for r in result["results"]] == [2, 3, 4]
+    assert result["results"][1]["error"]["field"] == "closure_deadline"
+    assert "办结时限" in result["results"][1]["error"]["message"]
+    first = await incident(api, result["results"][0]["id"])
+    assert (first["source"], first["external_id"], first["request_type"]) == (
+        "hotline",
+        "X-1",
+        "complaint",
+    )
+    # a spreadsheet's time is the deployment's local time
+    assert instant(first["deadline"]) == datetime.fromisoformat(f"2026-12-31T18:00:00{SHANGHAI}")
+    third = await incident(api, result["results"][2]["id"])
+    assert third["hotline"]["contact_set_by_platform"] is True
+    assert third["request_type"] == "consult"

@@ -15,13 +15,14 @@ from dispatcher.core.auth import Principal, Role
 from dispatcher.core.categories import Category, Priority
 from dispatcher.core.clocks import WorkingCalendar
 from dispatcher.core.deadlines import Rules, contact_colour, live_view
-from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
+from dispatcher.core.errors import BadRequest, Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.core.events import EventType
 from dispatcher.core.hotline import HotlineIn, decide, parse_hotline, sendback_closes_at, standing
 from dispatcher.core.ids import IncidentId, SquadId, TokenId
 from dispatcher.core.incidents import Incident, Source, State
 from dispatcher.core.intake import parse_report_object, work_order
 from dispatcher.core.lifecycle import dispatch, register
+from dispatcher.core.orders_sheet import CSV, XLSX, parse_sheet
 from dispatcher.core.progress import Progress
 from dispatcher.core.reports import HOTLINE_SHEET, NOTES_SHEET, write_csv, write_xlsx
 from dispatcher.core.stats import OrderStanding, hotline_figures
@@ -404,3 +405,35 @@ def test_the_monthly_report_carries_the_hotline_figures() -> None:
     mine = [line for line in lines if line[0] == HOTLINE_SHEET]
     assert mine[0] == [HOTLINE_SHEET, "orders", "受理工单数", "2"]
     assert [HOTLINE_SHEET, "satisfaction_rate", "满意率", "1.0"] in mine
+
+
+def test_a_bureaus_sheet_reads_as_reports_row_by_row() -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["工单编号", "问题类别", "诉求类型", "经度", "纬度", "办结时限", "备注"])
+    sheet.append([20261123001, 200504, "投诉", 121.4, 31.2, datetime(2026, 11, 25, 18, 0), "x"])
+    sheet.append([None, None, None, None, None, None, None])  # blank rows are skipped
+    sheet.append(["A-2", "200504", "表扬", 121.4, 31.2, None, None])
+    sheet.append([None, "200504", "投诉", 121.4, 31.2, None, None])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    tz = RULES.calendar.tz
+    lines = parse_sheet(buffer.getvalue(), XLSX, tz)
+    assert [line.number for line in lines] == [2, 4, 5]
+    report = lines[0].report
+    assert report is not None
+    assert (report.external_id, report.category, report.source.value) == (
+        "20261123001",
+        "200504",
+        "hotline",
+    )
+    assert report.closure_deadline == datetime(2026, 11, 25, 18, 0, tzinfo=tz)
+    assert lines[1].error is not None
+    assert lines[1].error.field == "request_type"
+    assert lines[2].error is not None
+    assert lines[2].error.field == "external_id"
+    with pytest.raises(ValidationFailed):
+        parse_sheet("问题类别\n200504\n".encode(), CSV, tz)
+    with pytest.raises(BadRequest):
+        parse_sheet(b"not a workbook", XLSX, tz)
