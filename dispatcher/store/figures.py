@@ -43,8 +43,9 @@ from dispatcher.core.stats import (
     tabulate,
     time_figure,
 )
+from dispatcher.core.workorder import DEFAULT_HOTLINE_RULES, HotlineRules
+from dispatcher.store import hotline_figures, reference
 from dispatcher.store import records as store
-from dispatcher.store import reference
 
 #: sorting a month's rows in memory beats spilling them to disk
 WORK_MEM: Final = "SET LOCAL work_mem = '256MB'"
@@ -284,8 +285,11 @@ async def monthly_report(
     weights: Mapping[str, float],
     zone_level: str = "street",
     squad_id: str | None = None,
+    hotline_rules: HotlineRules = DEFAULT_HOTLINE_RULES,
 ) -> tuple[str, bytes]:
-    """The monthly report (执法数据统计信息表) of ``month`` (YYYY-MM): its file name and bytes."""
+    """The monthly report (执法数据统计信息表) of ``month`` (YYYY-MM): its file name and bytes,
+    with the month's 12345 figures (``dispatcher.store.hotline_figures``) on a sheet of their
+    own."""
     period = month_period(month, tz, now)
     assert month is not None
     found = await figures(
@@ -298,8 +302,10 @@ async def monthly_report(
         weights=weights,
         squad_id=squad_id,
     )
+    tier = None if squad_id is None else sorted(ref.scope(squad_id))
+    hotline = await hotline_figures.figures(pool, period, hotline_rules, squad_ids=tier)
     meta = reports.meta_for(month, period.to_json(tz), now, tz)
-    body = await asyncio.to_thread(reports.render, fmt, found, meta, weights)
+    body = await asyncio.to_thread(reports.render, fmt, found, meta, weights, hotline)
     return reports.filename(month, fmt), body
 
 

@@ -127,6 +127,7 @@ async def get_monthly_report(request: web.Request) -> web.Response:
         weights=weights,
         zone_level=zone_level.value,
         squad_id=squad_id,
+        hotline_rules=rt.policy.rules.hotline,
     )
     ascii_name = f"report-{month}.{fmt.value}"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
