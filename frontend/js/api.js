@@ -1,4 +1,4 @@
-// The HTTP side of docs/API.md §2–§7: a bearer token, JSON in and out, errors as ApiError.
+// The HTTP side of docs/API.md §2–§12: the session cookie, JSON in and out, errors as ApiError.
 
 export class ApiError extends Error {
   constructor(status, code, message, field) {
@@ -13,30 +13,28 @@ export class ApiError extends Error {
   }
 }
 
-/** The token given in the page's #token=… (then remembered under key and removed from the URL). */
-export function takeToken(key) {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const given = params.get("token");
-  if (given) {
-    localStorage.setItem(key, given);
-    params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
-  }
-  return localStorage.getItem(key);
-}
+const CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+/**
+ * Calls with the session cookie the browser holds (HttpOnly: this page never sees it) and, on
+ * every changing request, the session's CSRF token in X-CSRF-Token (docs/API.md §2a). The CSRF
+ * token is kept in memory only: a reload asks GET /api/v1/session for it again.
+ */
 export class Api {
-  constructor(token) {
-    this.token = token;
+  constructor() {
+    this.csrf = null;
+    /** Called once on a 401 after sign-in (the session ended, the person was disabled). */
+    this.onUnauthorized = null;
   }
 
-  headers(extra = {}) {
-    return { Authorization: `Bearer ${this.token}`, ...extra };
+  headers(method, extra = {}) {
+    const h = { ...extra };
+    if (CHANGING.has(method) && this.csrf) h["X-CSRF-Token"] = this.csrf;
+    return h;
   }
 
   async request(method, path, body, { raw = false, contentType } = {}) {
-    const init = { method, headers: this.headers() };
+    const init = { method, headers: this.headers(method), credentials: "same-origin" };
     if (body !== undefined) {
       if (body instanceof Blob || body instanceof ArrayBuffer) {
         init.body = body;
@@ -59,6 +57,7 @@ export class Api {
       try { data = JSON.parse(text); } catch { data = null; }
     }
     if (!resp.ok) {
+      if (resp.status === 401 && this.onUnauthorized) this.onUnauthorized();
       const e = (data && data.error) || {};
       throw new ApiError(resp.status, e.code || "http_error", e.message || resp.statusText, e.field);
     }
@@ -68,6 +67,8 @@ export class Api {
   get(path) { return this.request("GET", path); }
   post(path, body) { return this.request("POST", path, body); }
   put(path, body) { return this.request("PUT", path, body); }
+  patch(path, body) { return this.request("PATCH", path, body); }
+  del(path) { return this.request("DELETE", path); }
 
   /** GET, answering null when the route is not there (yet): the page shows "—" instead. */
   async optional(path) {
@@ -103,30 +104,15 @@ export class Api {
     return this.request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/media`, blob);
   }
 
-  /**
-   * The URL of /ws for one connection, opened at once: a one-time ticket asked for with the
-   * token in the header (docs/API.md §2), so the token itself never travels in a URL.
-   */
+  /** The URL of /ws: the session cookie goes with it (same origin), so no secret is in it. */
   async socketUrl() {
-    const { ticket } = await this.post("/api/v1/ws-tickets");
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    return `${scheme}${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
+    return `${scheme}${location.host}/ws`;
   }
 
-  /** A photo behind the bearer token as an object URL an <img> can show. */
+  /** A photo behind the session as an object URL an <img> can show. */
   async photoUrl(url) {
     const resp = await this.request("GET", url, undefined, { raw: true });
     return URL.createObjectURL(await resp.blob());
-  }
-}
-
-/** Whether a token works at all (401 means it does not; other failures are not its fault). */
-export async function checkToken(api) {
-  try {
-    await api.get("/api/v1/categories");
-    return true;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return false;
-    throw err;
   }
 }

@@ -1,14 +1,17 @@
 // The operator's desk: queues, a case's detail (history, photos, clock) and every action an
 // operator may take (docs/API.md §5), each on a key.
 
-import { Api, ApiError, checkToken, takeToken } from "./api.js";
+import { Api, ApiError } from "./api.js";
 import { CalendarBanner } from "./calendar.js";
-import { OUTCOMES, SOURCES, STATES, applyI18n, fmt, fmtDuration, fmtRate, lang, setLang, startOfToday, t, word } from "./i18n.js";
+import { OUTCOMES, SOURCES, STATES, addWords, applyI18n, fmt, fmtDuration, fmtRate, lang, setLang, startOfToday, t, word } from "./i18n.js";
 import { IncidentStore, OPEN_STATES, Reference, clockOf, isOpen } from "./incidents.js";
 import { LiveFeed } from "./live.js";
+import { PeopleAdmin } from "./people.js";
+import { sessionEnded, signedIn } from "./session.js";
+import { SupervisionBoard } from "./supervision.js";
 import { el, flagList, historyList, metres, photos, toast } from "./views.js";
 
-const TOKEN_KEY = "dispatch.token";
+addWords({ "view.cases": ["案卷", "Cases"] });
 const LIST_MAX = 300;
 const $ = (sel) => document.querySelector(sel);
 
@@ -42,7 +45,7 @@ const ACTIONS = [
 
 const state = {
   api: null, ref: new Reference(), store: new IncidentStore(), live: null,
-  queue: "reported", selected: null, detail: null, listIds: [],
+  queue: "reported", selected: null, detail: null, listIds: [], view: "cases", me: null, sup: null, people: null,
   figures: undefined, // today's total from /api/v1/stats once asked: an object, or null
 };
 
@@ -397,7 +400,7 @@ function onKey(e) {
   }
   if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if ($("#help").open) return;
+  if ($("#help").open || state.view !== "cases") return;
   if (e.key === "j" || e.key === "ArrowDown") { move(1); e.preventDefault(); return; }
   if (e.key === "k" || e.key === "ArrowUp") { move(-1); e.preventDefault(); return; }
   if (/^[1-8]$/.test(e.key)) { selectQueue(QUEUES[Number(e.key) - 1].id); return; }
@@ -427,6 +430,7 @@ function listSoon() {
 }
 
 function onEvent(ev) {
+  if (ev.item && state.sup) state.sup.onItem(ev.item);
   if (!ev.incident) return;
   state.store.upsert(ev.incident);
   recCache.delete(ev.incident.id);
@@ -442,6 +446,29 @@ async function loadSnapshot() {
   if (!state.selected && state.listIds.length) select(state.listIds[0]);
 }
 
+/** The desk's views: the cases, the supervision queue, people (admins). */
+function showView(view) {
+  state.view = view;
+  document.querySelectorAll("#desk-views [data-view]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.view === view)));
+  $("#main").hidden = view !== "cases";
+  $("#sup-view").hidden = view !== "supervision";
+  $("#people-view").hidden = view !== "people";
+  if (view === "supervision") state.sup.load();
+  if (view === "people" && state.people) state.people.load();
+}
+
+/** Open a case from elsewhere (a supervision item's covered incident). */
+function openCase(id) {
+  showView("cases");
+  select(id);
+}
+
+function supCounts(c) {
+  const n = $("#n-sup");
+  n.textContent = c.owed ? String(c.owed) : "";
+  n.className = "n-sup" + (c.red ? " red" : c.yellow ? " yellow" : "");
+}
+
 function applyLang() {
   applyI18n();
   $("#centre-name").textContent = lang() === "en" ? t("app.title") : state.ref.centreName || t("app.title");
@@ -449,24 +476,30 @@ function applyLang() {
   renderDetail();
   renderFigures();
   if (state.calendar) state.calendar.render();
+  if (state.sup) { state.sup.build(); state.sup.renderList(); }
+  if (state.people) state.people.render();
 }
 
-async function start(token) {
-  state.api = new Api(token);
-  if (!(await checkToken(state.api))) {
-    localStorage.removeItem(TOKEN_KEY);
-    $("#login").hidden = false; $("#login-error").hidden = false; $("#main").hidden = true;
-    return;
-  }
+async function start() {
+  state.api = new Api();
+  state.me = await signedIn(state.api, { hide: ["#main", "#desk-views"] });
   await state.ref.load(state.api);
   state.calendar = new CalendarBanner($("#calendar-banner")).start(state.api);
   applyLang();
   state.live = new LiveFeed({
     api: state.api, topics: ["all"], onEvent, onStatus: setConn,
     onSubscribed: () => { loadSnapshot().catch((err) => toast(err.message, true)); },
-    onRevoked: () => { localStorage.removeItem(TOKEN_KEY); location.reload(); },
+    onRevoked: () => sessionEnded(state.api),
   }).start();
   document.addEventListener("keydown", onKey);
+  state.sup = new SupervisionBoard({ api: state.api, me: state.me, ref: state.ref, root: $("#sup-view"), onIncident: openCase, onChange: supCounts });
+  state.sup.load();
+  if (state.me.role === "admin") {
+    state.people = new PeopleAdmin({ api: state.api, me: state.me, ref: state.ref, root: $("#people-view") });
+    $('#desk-views [data-view="people"]').hidden = false;
+  }
+  document.querySelectorAll("#desk-views [data-view]").forEach((b) => b.addEventListener("click", () => showView(b.dataset.view)));
+  $("#desk-views").hidden = false;
   setInterval(() => {
     $("#clock").textContent = fmt(new Date(), "time");
     const inc = state.selected && state.store.get(state.selected);
@@ -481,19 +514,11 @@ async function start(token) {
   setInterval(() => renderList(), 5000);
   loadFigures();
   setInterval(loadFigures, FIGURES_EVERY_MS);
-  window.__desk = { state, ready: () => Boolean(state.loaded), calendarChecked: () => state.calendar.checked, figures: () => state.figures, select, selectQueue, drop: () => state.live.drop() };
+  window.__desk = { state, ready: () => Boolean(state.loaded), calendarChecked: () => state.calendar.checked, figures: () => state.figures, select, selectQueue, showView, drop: () => state.live.drop() };
 }
 
 $("#lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); applyLang(); });
 $("#help-btn").addEventListener("click", showHelp);
-$("#login").addEventListener("submit", (e) => {
-  e.preventDefault();
-  localStorage.setItem(TOKEN_KEY, $("#token").value.trim());
-  $("#login").hidden = true; $("#main").hidden = false;
-  start($("#token").value.trim());
-});
 applyI18n();
 $("#clock").textContent = fmt(new Date(), "time");
-const token = takeToken(TOKEN_KEY);
-if (token) start(token);
-else { $("#login").hidden = false; $("#main").hidden = true; }
+start().catch((err) => toast(err.message, true));

@@ -16,10 +16,18 @@ const WORDS = {
   "conn.live": ["实时", "live"],
   "conn.connecting": ["连接中…", "connecting…"],
   "conn.offline": ["重连中…", "reconnecting…"],
-  "login.token": ["访问令牌", "Access token"],
+  "login.title": ["登录", "Sign in"],
+  "login.name": ["登录名", "Sign-in name"],
+  "login.password": ["密码", "Password"],
   "login.go": ["登录", "Sign in"],
-  "login.bad": ["令牌无效或已吊销", "The token is unknown or revoked"],
+  "login.bad": ["登录名或密码错误", "Wrong sign-in name or password"],
+  "login.limited": ["登录失败次数过多，请一分钟后再试", "Too many failed sign-ins: wait a minute and try again"],
+  "login.ended": ["会话已结束，请重新登录", "The session has ended: please sign in again"],
+  "login.out": ["退出", "Sign out"],
   "none": ["暂无", "none"],
+  "who.system": ["系统", "system"],
+  "who.unknown": ["（未知）", "(unknown)"],
+  "nav.leader": ["领导页", "Leader"],
   "nodata": ["暂无数据", "No data"],
   // KPIs
   "kpi.received": ["今日上报", "Reported today"],
@@ -192,6 +200,11 @@ const idx = () => (lang() === "en" ? 1 : 0);
 export function setLang(value) {
   localStorage.setItem(LANG_KEY, value);
   document.documentElement.lang = value;
+}
+
+/** More words, from a page's own module: {key: [zh-CN, en]}. */
+export function addWords(more) {
+  Object.assign(WORDS, more);
 }
 
 /** The word for ``key`` in the current language (the key itself when unknown). */

@@ -119,6 +119,35 @@ export class Reference {
     this.zones = new Map();
     this.streets = [];
     this.centreName = null;
+    this.people = {};
+    this.tokens = {};
+  }
+
+  /** Names of people, tokens and squads (GET /api/v1/directory): pages show names, not ids. */
+  async loadDirectory(api) {
+    const dir = await api.get("/api/v1/directory").catch(() => null);
+    if (!dir) return this;
+    this.people = dir.people || {};
+    this.tokens = dir.tokens || {};
+    for (const [id, s] of Object.entries(dir.squads || {})) {
+      const known = this.squads.get(id);
+      this.squads.set(id, { ...(known || { id, kind: "street" }), ...s, id });
+    }
+    return this;
+  }
+
+  /** A person's or a token's name by its id (psn_…, tok_…), or null. */
+  actorName(id) {
+    const p = this.people[id] || this.tokens[id];
+    return p ? p.name : null;
+  }
+
+  /** A squad's name with its tier (支队/大队/中队), e.g. 外滩街道城管执法中队（中队）. */
+  tierLabel(id) {
+    if (!id) return "—";
+    const s = this.squads.get(id);
+    if (!s) return this.squadName(id);
+    return s.tier_name ? `${s.name}（${s.tier_name}）` : s.name;
   }
 
   async load(api) {
@@ -132,6 +161,7 @@ export class Reference {
       this.squads.set(s.id, s);
       if (s.kind === "centre" && !this.centreName) this.centreName = s.name;
     }
+    await this.loadDirectory(api);
     this.zonesGeoJSON = zones || { type: "FeatureCollection", features: [] };
     for (const f of this.zonesGeoJSON.features || []) {
       const id = f.id ?? (f.properties && f.properties.id);

@@ -8,8 +8,8 @@ const SILENCE_MS = 45000; // no message at all for this long: the connection is 
 export class LiveFeed {
   /**
    * @param {object} o
-   * @param {{socketUrl: () => Promise<string>}} o.api asks for a one-time ticket before each
-   *   connection (browsers cannot set headers on a WebSocket; the token stays out of URLs)
+   * @param {{socketUrl: () => Promise<string>, get: Function}} o.api the address of /ws (the
+   *   session cookie goes with the handshake, from the page's own origin: no secret in a URL)
    * @param {string[]} o.topics topics to follow
    * @param {(ev: object) => void} o.onEvent every numbered event, once, in order
    * @param {(msg: object) => void} [o.onOther] messages without a seq (unit.moved, errors, ...)
@@ -62,7 +62,7 @@ export class LiveFeed {
     this.o.api.socketUrl().then((url) => this.open(url), (err) => {
       if (this.stopped) return;
       this.status("offline");
-      if (err && err.status === 401) { // the token was revoked or has expired
+      if (err && err.status === 401) { // the session has ended
         if (this.o.onRevoked) this.o.onRevoked();
         return;
       }
@@ -81,7 +81,9 @@ export class LiveFeed {
     if (this.stopped) return;
     const socket = new WebSocket(url);
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       const sub = { type: "subscribe", topics: this.o.topics };
       if (this.subscribedOnce) sub.since = this.lastSeq;
       socket.send(JSON.stringify(sub));
@@ -101,8 +103,16 @@ export class LiveFeed {
       this.socket = null;
       if (this.stopped) return;
       this.status("offline");
-      if (e.code === 1008) { // token revoked
+      if (e.code === 1008) { // the session ended (signed out, disabled, re-assigned)
         if (this.o.onRevoked) this.o.onRevoked();
+        return;
+      }
+      if (!opened && this.o.api.get) {
+        // refused before the upgrade (a browser is not told why): a 401 from the session
+        // check means the session has ended, and the page's Api says so
+        this.o.api.get("/api/v1/session").then(() => this.retry(), (err) => {
+          if (err && err.status === 401) { if (this.o.onRevoked) this.o.onRevoked(); } else this.retry();
+        });
         return;
       }
       this.retry();

@@ -3,14 +3,14 @@
 // the ranking of squads and the live activity feed. It follows /ws and recovers by itself.
 
 import * as echarts from "../vendor/echarts.esm.min.js";
-import { Api, checkToken, takeToken } from "./api.js";
+import { Api } from "./api.js";
 import { CalendarBanner } from "./calendar.js";
 import { EVENT_WORDS, STATES, applyI18n, fmt, fmtDuration, fmtInt, fmtRate, lang, setLang, startOfToday, t, word } from "./i18n.js";
 import { IncidentStore, OPEN_STATES, Reference, clockOf, isOpen, receivedMs, timeOf } from "./incidents.js";
 import { LiveFeed } from "./live.js";
 import { DistrictMap, tileConfig } from "./map.js";
+import { sessionEnded, signedIn } from "./session.js";
 
-const TOKEN_KEY = "dispatch.token";
 const FEED_MAX = 40;
 const TICKER_MAX = 14;
 const SOURCE_GROUP = { hotline: "hotline", camera: "camera", grid: "grid", drone: "iot", sensor: "iot" };
@@ -538,15 +538,10 @@ function onResize() {
   renderSources(); renderCategories(); renderTrend();
 }
 
-async function start(token) {
-  state.api = new Api(token);
-  if (!(await checkToken(state.api))) {
-    localStorage.removeItem(TOKEN_KEY);
-    $("#login").hidden = false;
-    $("#login-error").hidden = false;
-    $("#wall").hidden = true;
-    return;
-  }
+async function start() {
+  state.api = new Api();
+  state.me = await signedIn(state.api, { hide: ["#wall"] });
+  $("#wall").hidden = false;
   const tiles = await tileConfig();
   state.centreName = tiles.centre || null;
   await state.ref.load(state.api);
@@ -562,7 +557,7 @@ async function start(token) {
     onOther,
     onStatus: setConn,
     onSubscribed: () => { loadSnapshot().catch((err) => console.warn("snapshot:", err.message)); },
-    onRevoked: () => { localStorage.removeItem(TOKEN_KEY); location.reload(); },
+    onRevoked: () => sessionEnded(state.api),
   }).start();
   loadUnits();
   loadStats();
@@ -596,14 +591,4 @@ $("#lang").addEventListener("click", () => {
   setLang(lang() === "en" ? "zh-CN" : "en");
   applyLang();
 });
-$("#login").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const token = $("#token").value.trim();
-  localStorage.setItem(TOKEN_KEY, token);
-  $("#login").hidden = true;
-  $("#wall").hidden = false;
-  start(token);
-});
-const token = takeToken(TOKEN_KEY);
-if (token) start(token);
-else { $("#login").hidden = false; $("#wall").hidden = true; }
+start().catch((err) => console.error("the wall did not start:", err));

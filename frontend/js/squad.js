@@ -3,14 +3,15 @@
 // an inspector's verify view; the unit's position from the browser's geolocation. Every
 // action goes through the outbox, so a flaky network loses none.
 
-import { Api, checkToken, takeToken } from "./api.js";
+import { Api } from "./api.js";
 import { OUTCOMES, SOURCES, STATES, applyI18n, fmt, fmtDuration, lang, setLang, t, word } from "./i18n.js";
 import { IncidentStore, Reference, clockOf } from "./incidents.js";
 import { LiveFeed } from "./live.js";
 import { Outbox } from "./outbox.js";
+import { readsAll, sessionEnded, signedIn } from "./session.js";
+import { SupervisionBoard } from "./supervision.js";
 import { el, historyList, photos, toast } from "./views.js";
 
-const TOKEN_KEY = "dispatch.squadToken";
 const SQUAD_KEY = "dispatch.squadId";
 const UNIT_KEY = "dispatch.unitId";
 const TASK_STATES = ["dispatched", "accepted", "resolved"];
@@ -19,7 +20,7 @@ const $ = (sel) => document.querySelector(sel);
 
 const state = {
   api: null, ref: new Reference(), store: new IncidentStore(), live: null, outbox: null,
-  squadId: null, inspector: false, tab: "tasks", open: null, audio: null, unseen: new Set(),
+  squadId: null, scope: new Set(), me: null, sup: null, inspector: false, tab: "tasks", open: null, audio: null, unseen: new Set(),
   lastFix: null, lastSent: 0,
 };
 
@@ -65,9 +66,14 @@ function chime() {
 
 // --- the lists -----------------------------------------------------------------------------
 
+/** Whether the incident is a task of the squad shown (a tier's holder: of any squad in it). */
+function answers(squadId) {
+  return state.inspector ? squadId === state.squadId : state.scope.has(squadId);
+}
+
 function mine(inc) {
   if (state.inspector && !state.squadId) return TASK_STATES.includes(inc.state);
-  return TASK_STATES.includes(inc.state) && (inc.squad_id === state.squadId || (inc.support_squad_ids || []).includes(state.squadId));
+  return TASK_STATES.includes(inc.state) && (answers(inc.squad_id) || (inc.support_squad_ids || []).some(answers));
 }
 
 function tasks() {
@@ -80,7 +86,7 @@ function tasks() {
 }
 
 function toVerify() {
-  return [...state.store.values()].filter((i) => i.state === "resolved" && (state.inspector || i.squad_id === state.squadId));
+  return [...state.store.values()].filter((i) => i.state === "resolved" && (state.inspector || answers(i.squad_id)));
 }
 
 function countdown(inc) {
@@ -304,6 +310,7 @@ function onOutboxChange() {
 // --- live ----------------------------------------------------------------------------------
 
 function onEvent(ev) {
+  if (ev.item && state.sup) state.sup.onItem(ev.item);
   if (!ev.incident) return;
   const before = state.store.get(ev.incident.id);
   state.store.upsert(ev.incident);
@@ -361,51 +368,27 @@ async function sendPosition() {
 
 // --- who is signed in ----------------------------------------------------------------------
 
-/**
- * Which squad a token belongs to: ask /ws to follow every squad's topic; a squad token may
- * follow only its own, and the refusal names the others. An operator's token may follow them
- * all: it is an inspector here.
- */
-async function findSquad(api) {
-  const squads = [...state.ref.squads.values()].filter((s) => s.kind !== "centre").map((s) => s.id);
-  let url;
-  try { url = await api.socketUrl(); } catch { return { squadId: null, inspector: false }; }
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    const done = (v) => { resolve(v); ws.close(); };
-    ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", topics: squads.map((id) => `squad:${id}`) }));
-    ws.onmessage = (m) => {
-      const msg = JSON.parse(m.data);
-      if (msg.type === "subscribed") done({ squadId: null, inspector: true });
-      else if (msg.type === "error") {
-        const refused = new Set(msg.topics || []);
-        const allowed = squads.filter((id) => !refused.has(`squad:${id}`));
-        done({ squadId: allowed.length === 1 ? allowed[0] : null, inspector: false });
-      }
-    };
-    ws.onerror = () => done({ squadId: null, inspector: false });
-  });
-}
-
 function selectTab(tab) {
   state.tab = tab;
   $("#tab-tasks").setAttribute("aria-selected", String(tab === "tasks"));
   $("#tab-verify").setAttribute("aria-selected", String(tab === "verify"));
-  renderList();
+  $("#tab-sup").setAttribute("aria-selected", String(tab === "sup"));
+  $("#tasks").hidden = tab === "sup";
+  $("#sup").hidden = tab !== "sup";
+  if (tab === "sup") { closeTask(); state.sup.load(); } else renderList();
 }
 
-async function start(token) {
-  state.api = new Api(token);
-  if (!(await checkToken(state.api))) {
-    localStorage.removeItem(TOKEN_KEY);
-    $("#login").hidden = false; $("#login-error").hidden = false; $("#app").hidden = true;
-    return;
-  }
-  $("#app").hidden = false; $("#signout").hidden = false;
+async function start() {
+  state.api = new Api();
+  const me = await signedIn(state.api, { hide: ["#app"] });
+  state.me = me;
+  $("#app").hidden = false;
   await state.ref.load(state.api);
-  const who = await findSquad(state.api);
-  state.inspector = who.inspector;
-  state.squadId = who.squadId;
+  // who answers for what comes from the session: a squad's holder its tier (scope); an
+  // operator, admin or auditor is an inspector here and picks the squad to look at
+  state.inspector = readsAll(me);
+  state.scope = new Set(me.scope || []);
+  state.squadId = me.squad_id || null;
   if (state.inspector) {
     $("#tab-verify").hidden = false;
     const pick = $("#pick-squad");
@@ -415,15 +398,18 @@ async function start(token) {
     state.squadId = pick.value || null;
     pick.onchange = () => { localStorage.setItem(SQUAD_KEY, pick.value); location.reload(); };
   }
+  state.sup = new SupervisionBoard({ api: state.api, me, ref: state.ref, root: $("#sup"), compact: true,
+    onChange: (c) => { $("#n-sup").textContent = String(c.owed); $("#tab-sup").classList.toggle("alert", c.owed > 0); } });
+  state.sup.load();
   $("#squad-name").textContent = state.squadId ? state.ref.squadName(state.squadId) : t("squad.title");
   state.outbox = new Outbox(state.api, onOutboxResult, onOutboxChange);
   await state.outbox.refresh();
   state.live = new LiveFeed({
     api: state.api,
-    topics: state.squadId && !state.inspector ? [`squad:${state.squadId}`] : ["all"],
+    topics: state.inspector ? ["all"] : [...state.scope].map((id) => `squad:${id}`),
     onEvent, onStatus: setConn,
     onSubscribed: () => { loadSnapshot().catch((err) => toast(err.message, true)); },
-    onRevoked: () => { localStorage.removeItem(TOKEN_KEY); location.reload(); },
+    onRevoked: () => sessionEnded(state.api),
   }).start();
   loadUnits();
   watchPosition();
@@ -436,11 +422,12 @@ async function start(token) {
       node.className = node.className.replace(/c-\w+/, "c-" + cd.colour);
     });
   }, 1000);
-  window.__squad = { state, ready: () => Boolean(state.loaded), drop: () => state.live.drop(), chimes: () => state.chimes || 0, outbox: () => state.outbox.waiting.length };
+  window.__squad = { state, ready: () => Boolean(state.loaded), selectTab, drop: () => state.live.drop(), chimes: () => state.chimes || 0, outbox: () => state.outbox.waiting.length };
 }
 
 $("#tab-tasks").addEventListener("click", () => selectTab("tasks"));
 $("#tab-verify").addEventListener("click", () => selectTab("verify"));
+$("#tab-sup").addEventListener("click", () => selectTab("sup"));
 $("#sound").addEventListener("click", unlockAudio);
 document.addEventListener("pointerdown", unlockAudio, { once: true });
 $("#lang").addEventListener("click", () => {
@@ -448,16 +435,7 @@ $("#lang").addEventListener("click", () => {
   applyI18n();
   renderList();
   if (state.open) renderTask();
-});
-$("#signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); localStorage.removeItem(SQUAD_KEY); location.reload(); });
-$("#login").addEventListener("submit", (e) => {
-  e.preventDefault();
-  unlockAudio();
-  localStorage.setItem(TOKEN_KEY, $("#token").value.trim());
-  $("#login").hidden = true;
-  start($("#token").value.trim());
+  if (state.sup) { state.sup.build(); state.sup.renderList(); }
 });
 applyI18n();
-const token = takeToken(TOKEN_KEY);
-if (token) start(token);
-else $("#login").hidden = false;
+start().catch((err) => toast(err.message, true));

@@ -1,4 +1,4 @@
-// Pieces the desk and the squad page both draw: the history of a case, its photos, a toast.
+// Pieces the pages draw: the history of a case, its photos, a toast.
 
 import { FLAGS, OUTCOMES, STATES, fmt, t, word } from "./i18n.js";
 
@@ -43,11 +43,19 @@ export function historyText(entry, ref) {
   return { what, why: why.join(" · ") };
 }
 
+/** Who acted, by name: the entry's actor_name, else the directory's, never a raw id or role. */
+export function actorName(entry, ref) {
+  const name = entry.actor_name || (entry.detail && entry.detail.actor_name);
+  if (name) return name;
+  if (!entry.actor || entry.actor === "system") return t("who.system");
+  return (ref && ref.actorName(entry.actor)) || t("who.unknown");
+}
+
 export function historyList(entries, ref) {
   const list = el("ol", { class: "history" });
   for (const entry of entries || []) {
     const { what, why } = historyText(entry, ref);
-    const who = entry.actor_role ? `${entry.actor_role}` : entry.actor || "";
+    const who = actorName(entry, ref);
     list.append(el("li", {},
       el("time", { datetime: entry.at, text: fmt(entry.at, "full") }),
       el("b", { text: what }),
@@ -58,7 +66,7 @@ export function historyList(entries, ref) {
   return list;
 }
 
-/** Show photos: ours need the bearer token, so they are fetched and shown as object URLs. */
+/** Show photos: ours need the session, so they are fetched and shown as object URLs. */
 export function photos(urls, api) {
   const box = el("div", { class: "photos" });
   for (const url of urls || []) {

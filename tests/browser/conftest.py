@@ -6,6 +6,11 @@ the API client and the browser are driven from one loop with no threads: the syn
 start a loop of its own and clash with pytest-asyncio's. The loop is the session's (one
 browser launch for every test); each test still gets its own database, Redis and server.
 
+The pages sign in as people do (docs/API.md §2a): ``open_page(url, w, h, login="duty.op")``
+fills the sign-in form with the person's name and ``PASSWORD``. Every request and WebSocket a
+page makes is recorded, and when the test ends ``open_page`` asserts that no URL carries a
+token, a ticket, the session's secret or its CSRF token.
+
 The tests skip, saying why, when ``DISPATCH_NO_BROWSER=1`` is set or no Chromium binary is
 installed; they never download a browser.
 """
@@ -14,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -48,6 +55,24 @@ CHROMIUM_ARGS = [
 ]
 #: routes other issues are still building; a page asks and shows "—" while they answer 404
 OPTIONAL_ROUTES = ("/api/v1/units", "/api/v1/stats")
+#: every person the tests create signs in with this password
+PASSWORD = "Xq7-城管-2026"
+#: the people every site has: the centre's duty operator (值班长), an admin and the wall
+OPERATOR, ADMIN_PERSON, WALL = "duty.op", "admin.li", "wall"
+#: what no URL may carry: a token (dct_…), a ticket, a session or CSRF value, a password
+SECRET_IN_URL = re.compile(r"dct_|ticket=|token=|access_token|csrf|session=|password", re.I)
+
+
+async def make_person(
+    api: Api, login: str, role: str, squad_id: str | None = None, name: str | None = None
+) -> dict[str, Any]:
+    """Create a person through the API (as the admin token) who signs in with PASSWORD."""
+    body: dict[str, Any] = {"login": login, "name": name or login, "role": role}
+    body["password"] = PASSWORD
+    if squad_id:
+        body["squad_id"] = squad_id
+    _, answer = await api.call("POST", "/api/v1/people", body=body, expect=201)
+    return dict(answer)
 
 
 def chromium_path() -> str | None:
@@ -107,6 +132,11 @@ class Site:
         _, answer = await self.api.call("GET", f"/api/v1/incidents/{incident_id}", expect=200)
         return dict(answer)
 
+    async def person(
+        self, login: str, role: str, squad_id: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        return await make_person(self.api, login, role, squad_id, name)
+
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def site(
@@ -128,6 +158,9 @@ async def site(
             site = Site(api, demo_city)
             site.tokens["operator"] = await api.token("operator")
             site.tokens["device"] = await api.token("device")
+            await site.person(OPERATOR, "operator", name="王值班")
+            await site.person(ADMIN_PERSON, "admin", name="李管理")
+            await site.person(WALL, "auditor", name="指挥大屏")
             yield site
     finally:
         await server.close()
@@ -156,6 +189,8 @@ class PageErrors:
             url = (msg.location or {}).get("url", "")
             if "status of 404" in msg.text and any(r in url for r in OPTIONAL_ROUTES):
                 return  # a backend piece not built yet: the page shows "—"
+            if url.endswith("/api/v1/session") and re.search(r"status of (401|429)", msg.text):
+                return  # who is signed in? nobody yet (or a refused sign-in): the form shows
             self.errors.append(f"console: {msg.text} ({url})")
 
         page.on("console", on_console)
@@ -170,9 +205,65 @@ def page_errors() -> PageErrors:
     return PageErrors()
 
 
+class Requests:
+    """Every URL the pages of a test asked for (requests and WebSockets), and the secrets
+    they were given (session cookies, CSRF tokens), to check no URL carries one."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.secrets: set[str] = set()
+        self.pending: list[asyncio.Future[Any]] = []
+
+    def watch(self, context: Any) -> None:
+        context.on("request", lambda request: self.urls.append(request.url))
+
+        def on_response(response: Any) -> None:
+            if response.url.endswith("/api/v1/session") and response.status == 200:
+                self.pending.append(asyncio.ensure_future(self.keep_csrf(response)))
+
+        context.on("response", on_response)
+
+    def watch_page(self, page: Any) -> None:
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+
+    async def keep_csrf(self, response: Any) -> None:
+        with contextlib.suppress(Exception):
+            body = await response.json()
+            if isinstance(body, dict) and body.get("csrf_token"):
+                self.secrets.add(str(body["csrf_token"]))
+
+    async def check(self, contexts: list[Any]) -> None:
+        await asyncio.gather(*self.pending, return_exceptions=True)
+        for context in contexts:
+            with contextlib.suppress(Exception):
+                self.secrets.update(c["value"] for c in await context.cookies() if c["value"])
+        for url in self.urls:
+            assert not SECRET_IN_URL.search(url), f"a secret in a URL: {url}"
+            for secret in self.secrets:
+                assert secret not in url, f"a session secret in a URL: {url}"
+
+
 @pytest.fixture
-def open_page(browser: Any, page_errors: PageErrors) -> Callable[..., Any]:
-    """Open a page in a context of its own (its own storage): ``await open_page(url, w, h)``."""
+def requests_seen() -> Requests:
+    return Requests()
+
+
+async def sign_in(page: Any, login: str, password: str = PASSWORD) -> None:
+    """Fill the page's sign-in form and wait for the header to name the person."""
+    await page.wait_for_selector("#login-name", state="visible", timeout=15000)
+    await page.fill("#login-name", login)
+    await page.fill("#login-password", password)
+    await page.click("#login-go")
+    await page.wait_for_selector("#who .who-name", state="visible", timeout=15000)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def open_page(
+    browser: Any, page_errors: PageErrors, requests_seen: Requests
+) -> AsyncIterator[Callable[..., Any]]:
+    """Open a page in a context of its own (its own cookies and storage):
+    ``await open_page(url, w, h, login="duty.op")`` signs in as that person."""
+    contexts: list[Any] = []
 
     async def opener(
         url: str,
@@ -181,21 +272,34 @@ def open_page(browser: Any, page_errors: PageErrors) -> Callable[..., Any]:
         *,
         scale: float = 1.0,
         at: tuple[float, float] | None = None,
+        login: str | None = None,
+        context: Any = None,
     ) -> Any:
-        """``at`` (lon, lat) is where the browser's geolocation says the phone is."""
-        context = await browser.new_context(
-            viewport={"width": width, "height": height},
-            device_scale_factor=scale,
-            timezone_id="Asia/Shanghai",
-            locale="zh-CN",
-            permissions=["geolocation"] if at else [],
-            geolocation={"longitude": at[0], "latitude": at[1]} if at else None,
-        )
+        """``at`` (lon, lat) is where the browser's geolocation says the phone is;
+        ``context``: open the page beside another (the same cookies) instead."""
+        if context is None:
+            context = await browser.new_context(
+                viewport={"width": width, "height": height},
+                device_scale_factor=scale,
+                timezone_id="Asia/Shanghai",
+                locale="zh-CN",
+                permissions=["geolocation"] if at else [],
+                geolocation={"longitude": at[0], "latitude": at[1]} if at else None,
+            )
+            requests_seen.watch(context)
+            contexts.append(context)
         page = page_errors.watch(await context.new_page())
+        requests_seen.watch_page(page)
         await page.goto(url)
+        if login:
+            await sign_in(page, login)
         return page
 
-    return opener
+    yield opener
+    await requests_seen.check(contexts)
+    for context in contexts:
+        with contextlib.suppress(Exception):
+            await context.close()
 
 
 async def screenshot(page: Any, name: str, *, docs: bool = False, doc_scale: float = 1.0) -> Path:

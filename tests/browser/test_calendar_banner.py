@@ -14,7 +14,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from dispatcher.app import create_app
-from tests.browser.conftest import PageErrors, screenshot
+from tests.browser.conftest import OPERATOR, PageErrors, make_person, screenshot
 from tests.integration.support import Api, settings_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -33,9 +33,10 @@ WARNING_EN = (
 async def server_at(
     database_url: str, redis_url: str
 ) -> AsyncIterator[Callable[[datetime], Awaitable[tuple[Api, str]]]]:
-    """Starts a server that takes ``now`` as the calendar's today; answers it and an
-    operator's token."""
+    """Starts a server that takes ``now`` as the calendar's today; answers it and the login
+    of an operator who signs in."""
     servers: list[TestServer] = []
+    people: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as session:
 
         async def start(now: datetime) -> tuple[Api, str]:
@@ -44,21 +45,23 @@ async def server_at(
             await server.start_server()
             servers.append(server)
             api = Api(str(server.make_url("")).rstrip("/"), session)
-            return api, await api.token("operator")
+            if not people:  # the servers of a test share one database
+                people.append(await make_person(api, OPERATOR, "operator", name="王值班"))
+            return api, OPERATOR
 
         yield start
         for server in servers:
             await server.close()
 
 
-async def desk(open_page: Callable[..., Any], api: Api, token: str) -> Any:
-    page = await open_page(f"{api.base}/static/desk.html#token={token}", 1600, 900)
+async def desk(open_page: Callable[..., Any], api: Api, login: str) -> Any:
+    page = await open_page(f"{api.base}/static/desk.html", 1600, 900, login=login)
     await page.wait_for_function("window.__desk && window.__desk.calendarChecked()")
     return page
 
 
-async def wall(open_page: Callable[..., Any], api: Api, token: str) -> Any:
-    page = await open_page(f"{api.base}/#token={token}", 1920, 1080)
+async def wall(open_page: Callable[..., Any], api: Api, login: str) -> Any:
+    page = await open_page(f"{api.base}/", 1920, 1080, login=login)
     await page.wait_for_function("window.__screen && window.__screen.calendarChecked()")
     return page
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import PageErrors, Site, screenshot
+from tests.browser.conftest import OPERATOR, WALL, PageErrors, Site, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -48,7 +48,7 @@ async def test_the_wall_and_the_desk_show_a_dash_for_a_rate_with_no_denominator(
     squad = next(g for g in figures["groups"] if g["dispatched"] == 1)
     assert squad["on_time_rate"] is None
 
-    wall = await open_page(f"{site.base}/#token={site.tokens['operator']}", 1920, 1080)
+    wall = await open_page(f"{site.base}/", 1920, 1080, login=WALL)
     await wall.wait_for_function("window.__screen && window.__screen.ready()", timeout=15000)
     # the server's figures have arrived (today's and the month's squads) and the case is held
     await wall.wait_for_function(
@@ -70,9 +70,7 @@ async def test_the_wall_and_the_desk_show_a_dash_for_a_rate_with_no_denominator(
     shot = await screenshot(wall, "figures-wall-no-denominator")
     assert shot.stat().st_size > 0
 
-    desk = await open_page(
-        f"{site.base}/static/desk.html#token={site.tokens['operator']}", 1600, 900
-    )
+    desk = await open_page(f"{site.base}/static/desk.html", 1600, 900, login=OPERATOR)
     await desk.wait_for_function(
         "window.__desk && window.__desk.ready() && window.__desk.figures() !== undefined",
         timeout=15000,

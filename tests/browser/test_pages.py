@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PageErrors, Site, screenshot
+from tests.browser.conftest import OPERATOR, WALL, PageErrors, Site, screenshot
 from tests.integration.support import ADMIN
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -34,7 +34,7 @@ def point_in(site: Site, street_slug: str, seed: int = 1) -> tuple[float, float,
 async def screen(
     site: Site, open_page: Callable[..., Any], width: int = 1920, height: int = 1080
 ) -> Any:
-    page = await open_page(f"{site.base}/#token={site.tokens['operator']}", width, height)
+    page = await open_page(f"{site.base}/", width, height, login=WALL)
     await page.wait_for_function("window.__screen && window.__screen.ready()", timeout=15000)
     return page
 
@@ -118,6 +118,7 @@ async def test_desk_dispatches_squad_resolves_with_photo_and_figures_follow(
 ) -> None:
     lon, lat, squad_id = point_in(site, "yuyuan", seed=3)
     squad_token = await site.api.token("squad", squad_id)
+    await site.person("zd.yuyuan", "squad", squad_id, name="豫园队员")
     wall = await screen(site, open_page)
     # a camera detection below the confidence threshold waits for an operator
     created = await site.post(
@@ -144,7 +145,7 @@ async def test_desk_dispatches_squad_resolves_with_photo_and_figures_follow(
         expect=None,
     )
     phone = await open_page(
-        f"{site.base}/static/squad.html#token={squad_token}", 390, 844, at=(lon, lat)
+        f"{site.base}/static/squad.html", 390, 844, at=(lon, lat), login="zd.yuyuan"
     )
     await phone.wait_for_function("window.__squad && window.__squad.ready()", timeout=15000)
     assert await phone.evaluate("window.__squad.state.squadId") == squad_id
@@ -156,9 +157,7 @@ async def test_desk_dispatches_squad_resolves_with_photo_and_figures_follow(
     assert unit["position"]["lon"] == pytest.approx(lon, abs=1e-5)  # Redis GEO keeps ~0.6 m
     assert unit["position"]["lat"] == pytest.approx(lat, abs=1e-5)
 
-    desk = await open_page(
-        f"{site.base}/static/desk.html#token={site.tokens['operator']}", 1920, 1080
-    )
+    desk = await open_page(f"{site.base}/static/desk.html", 1920, 1080, login=OPERATOR)
     await desk.wait_for_function("window.__desk && window.__desk.ready()", timeout=15000)
     await desk.click(f'.queue-item[data-id="{incident_id}"]')
     await desk.wait_for_selector(f'#detail .id:has-text("{incident_id}")')
@@ -219,10 +218,8 @@ async def test_desk_dispatches_squad_resolves_with_photo_and_figures_follow(
             assert resp.content_type == "image/jpeg"
             assert (await resp.read())[:3] == b"\xff\xd8\xff"
 
-    # an inspector (an operator's token on the phone page) verifies it on site, with a photo
-    inspector = await open_page(
-        f"{site.base}/static/squad.html#token={site.tokens['operator']}", 390, 844
-    )
+    # an inspector (an operator on the phone page) verifies it on site, with a photo
+    inspector = await open_page(f"{site.base}/static/squad.html", 390, 844, login=OPERATOR)
     await inspector.wait_for_function("window.__squad && window.__squad.ready()", timeout=15000)
     await inspector.click("#tab-verify")
     await inspector.click(f'.task[data-id="{incident_id}"]')

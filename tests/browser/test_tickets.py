@@ -1,56 +1,31 @@
-"""No long-lived secret in a URL (docs/API.md §2): the pages open /ws with one-time tickets.
+"""No secret in a URL (docs/API.md §2, §2a): the pages sign in and open /ws with the session
+cookie from their own origin, so nothing secret travels in a URL.
 
-Every request the pages make is recorded; none carries ``access_token=`` or the bearer token
-in its URL, while the live feed works, reconnection with ``since`` included. The token is
-given the way a signed-in page keeps it (localStorage), not by the kiosk link's ``#token=``
-fragment, which a later issue replaces.
+Every request and WebSocket the pages make is recorded (the ``open_page`` fixture checks each
+against the session's cookie, its CSRF token and every token pattern when the test ends); here
+the live feed is also followed across a dropped connection, ``since`` included, and nothing is
+kept in the browser's storage that could sign anyone in.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PageErrors, Site
+from tests.browser.conftest import OPERATOR, WALL, PageErrors, Requests, Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-
-async def open_recorded(
-    open_page: Callable[..., Any], url: str, key: str, token: str, width: int, height: int
-) -> tuple[Any, list[str]]:
-    """Open ``url`` with ``token`` kept under ``key``, recording every request's and every
-    WebSocket's URL."""
-    page = await open_page("about:blank", width, height)
-    urls: list[str] = []
-    page.on("request", lambda request: urls.append(request.url))
-    # WebSocket handshakes are reported apart from requests
-    page.on("websocket", lambda socket: urls.append(socket.url))
-    await page.add_init_script(f"localStorage.setItem({json.dumps(key)}, {json.dumps(token)})")
-    await page.goto(url)
-    return page, urls
+STORAGE = "() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})"
 
 
-def assert_clean(urls: list[str], token: str) -> list[str]:
-    """Check no URL carries a token; answer the /ws URLs."""
-    assert urls, "no request was recorded: the check would be empty"
-    for url in urls:
-        assert "access_token=" not in url, url
-        assert token not in url, url
-    return [url for url in urls if "/ws?" in url]
-
-
-async def test_pages_follow_the_feed_without_a_token_in_any_url(
-    site: Site, open_page: Callable[..., Any], page_errors: PageErrors
+async def test_pages_follow_the_feed_with_no_secret_in_any_url(
+    site: Site, open_page: Callable[..., Any], page_errors: PageErrors, requests_seen: Requests
 ) -> None:
-    token = site.tokens["operator"]
-    wall, urls = await open_recorded(
-        open_page, f"{site.base}/", "dispatch.token", token, 1920, 1080
-    )
+    wall = await open_page(f"{site.base}/", 1920, 1080, login=WALL)
     await wall.wait_for_function("window.__screen && window.__screen.ready()", timeout=15000)
     rng = random.Random(11)
 
@@ -61,7 +36,7 @@ async def test_pages_follow_the_feed_without_a_token_in_any_url(
 
     first = await post()
     await wall.wait_for_function("id => window.__screen.incident(id)", arg=first, timeout=5000)
-    # a dropped connection comes back with a fresh ticket and `since`: nothing is missed
+    # a dropped connection comes back with the same cookie and `since`: nothing is missed
     await wall.evaluate("window.__screen.drop()")
     missed = await post()
     await wall.wait_for_function(
@@ -70,23 +45,25 @@ async def test_pages_follow_the_feed_without_a_token_in_any_url(
         timeout=10000,
     )
     await wall.wait_for_function("id => window.__screen.incident(id)", arg=missed, timeout=5000)
-    sockets = assert_clean(urls, token)
-    tickets = [url.split("ticket=", 1)[1] for url in sockets]
-    assert len(tickets) >= 2, sockets
-    assert len(set(tickets)) == len(tickets), sockets
 
-    # the desk and the squad's phone too (the phone also asks /ws which squad it is)
-    desk, desk_urls = await open_recorded(
-        open_page, f"{site.base}/static/desk.html", "dispatch.token", token, 1920, 1080
-    )
+    desk = await open_page(f"{site.base}/static/desk.html", 1920, 1080, login=OPERATOR)
     await desk.wait_for_function("window.__desk && window.__desk.ready()", timeout=15000)
     await desk.wait_for_selector("#conn.live", timeout=10000)
-    assert assert_clean(desk_urls, token)
-    squad_token = await site.api.token("squad", site.city.streets[0].squad_id)
-    phone, phone_urls = await open_recorded(
-        open_page, f"{site.base}/static/squad.html", "dispatch.squadToken", squad_token, 390, 844
-    )
+    squad_id = site.city.streets[0].squad_id
+    await site.person("zd.first", "squad", squad_id, name="一中队队员")
+    phone = await open_page(f"{site.base}/static/squad.html", 390, 844, login="zd.first")
     await phone.wait_for_function("window.__squad && window.__squad.ready()", timeout=15000)
     await phone.wait_for_selector("#conn.live", timeout=10000)
-    assert len(assert_clean(phone_urls, squad_token)) >= 2
+
+    sockets = [url for url in requests_seen.urls if url.startswith("ws")]
+    assert len(sockets) >= 4, sockets  # the wall twice, the desk, the phone
+    assert all(url.endswith("/ws") for url in sockets), sockets  # no query at all
+    # nothing that signs anyone in is kept in the browser's storage
+    for page in (wall, desk, phone):
+        kept = await page.evaluate(STORAGE)
+        assert "dct_" not in kept, kept
+        assert "csrf" not in kept.lower(), kept
+        assert "token" not in kept.lower(), kept
+    # the session cookie is HttpOnly: the page cannot read it
+    assert "dispatch_session" not in await desk.evaluate("document.cookie")
     page_errors.check()
