@@ -44,8 +44,9 @@ from dispatcher.core.incidents import Source
 from dispatcher.core.intake import IntakePolicy
 from dispatcher.core.request_types import HotlineLimits
 from dispatcher.core.stages import Stage, StageLimit, StageLimits
+from dispatcher.core.workorder import HotlineRules
 from dispatcher.settings import Settings
-from dispatcher.store import journal, reference, vicinity
+from dispatcher.store import journal, reference, supervision, vicinity
 from dispatcher.store import records as store
 from dispatcher.store.calendar import load_book
 from dispatcher.store.changes import Changes
@@ -56,12 +57,15 @@ from dispatcher.web import (
     api_actions,
     api_calendar,
     api_channels,
+    api_hotline,
     api_incidents,
     api_media,
     api_people,
     api_reference,
     api_sampling,
     api_stats,
+    api_supervision,
+    api_thresholds,
     api_tokens,
     api_units,
     openapi,
@@ -313,10 +317,13 @@ def add_routes(app: web.Application) -> None:
     api_people.add_routes(app.router)
     api_media.add_routes(app)
     api_channels.add_routes(app.router)
+    api_hotline.add_routes(app.router)
     api_units.add_routes(app.router)
     api_stats.add_routes(app.router)
+    api_thresholds.add_routes(app.router)
     api_sampling.add_routes(app.router)
     api_calendar.add_routes(app.router)
+    api_supervision.add_routes(app)
     openapi.add_routes(app.router)
     if FRONTEND_DIR.is_dir():
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)
@@ -336,6 +343,15 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 def hotline_limits(settings: Settings) -> HotlineLimits:
     """The 12345 hotline's limit of each request type, as the deployment set them."""
     return HotlineLimits(**settings.hotline_limits.as_dict())
+
+
+def hotline_rules(settings: Settings) -> HotlineRules:
+    """The deployment's 12345 接诉即办 rules: contact hours, 退单 window, 满意率."""
+    return HotlineRules(
+        contact_hours=settings.hotline_contact_hours,
+        sendback_hours=settings.hotline_sendback_hours,
+        basically_counts=settings.hotline_basically_satisfied,
+    )
 
 
 def stage_limits(settings: Settings) -> StageLimits:
@@ -391,6 +407,8 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
                     working_calendar(settings, book),
                     stage_limits(settings),
                     hotline_limits=hotline_limits(settings),
+                    hotline=hotline_rules(settings),
+                    escalation_step=settings.escalation_step,
                 ),
                 settings.auto_dispatch_confidence,
             ),
@@ -428,6 +446,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             window_s=settings.group_commit_ms / 1000,
             timers=lambda incidents, now: alarms.owed_new(incidents, current_rules(), now),
             collate=vicinity.collator(settings, changes),
+            follow=supervision.Opener(current_rules, settings.supervision_days.as_dict()),
         )
         outbox = None
         if settings.hotline_callback_url:

@@ -344,6 +344,53 @@ class HotlineLimits:
         return ",".join(f"{name}:{Number(0).format(days)}" for name, days in self.pairs)
 
 
+#: the kinds of supervision items (督办单): the values of dispatcher.core.supervision.Kind
+#: (a unit test keeps the two equal; the settings import nothing of the package)
+SUPERVISION_KINDS: Final = (
+    "leader_instruction",
+    "media",
+    "environmental_inspection",
+    "petition",
+    "deputies_proposal",
+    "assigned_by_superior",
+    "internal",
+)
+
+
+@dataclass(frozen=True)
+class SupervisionDays:
+    """The working days a supervision item (督办单) of each kind allows when it is opened
+    without a deadline of its own: ``leader_instruction:5,media:3,...``.
+
+    Every name of :data:`SUPERVISION_KINDS` exactly once; each a number above 0 and at most
+    366. ``str`` writes them as ``parse`` reads them.
+    """
+
+    pairs: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> SupervisionDays:
+        days: dict[str, float] = {}
+        for part in raw.split(","):
+            name, colon, number = part.partition(":")
+            name = name.strip()
+            if not colon or name not in SUPERVISION_KINDS or name in days:
+                raise ValueError(raw)
+            limit = float(number)
+            if not (math.isfinite(limit) and 0 < limit <= 366):
+                raise ValueError(raw)
+            days[name] = limit
+        if set(days) != set(SUPERVISION_KINDS):
+            raise ValueError(raw)
+        return cls(tuple((name, days[name]) for name in SUPERVISION_KINDS))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.pairs)
+
+    def __str__(self) -> str:
+        return ",".join(f"{name}:{Number(0).format(days)}" for name, days in self.pairs)
+
+
 #: the stages with a limit of their own and the clocks they run on: the values of
 #: dispatcher.core.stages.Stage and dispatcher.core.clocks.ClockKind (a unit test keeps them
 #: equal; the settings import nothing of the package)
@@ -380,6 +427,47 @@ class StageLimitsSetting:
 
     def __str__(self) -> str:
         return ",".join(f"{s}={c}:{Number(0).format(n)}" for s, c, n in self.limits)
+
+
+#: the command tiers by depth: dispatcher.core.tiers.TIER_NAMES (a unit test keeps them equal)
+TIERS: Final = ("支队", "大队", "中队")
+_THRESHOLD: Final = re.compile(r"^(?:([^:]+):)?([a-z_]+)(>=|<=)([0-9]+(?:\.[0-9]+)?)%$")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds (考核指标阈值) of the rates, for every tier and per tier:
+    ``disposal_rate>=98%,rework_rate<=5%,中队:on_time_rate>=90%``.
+
+    Each entry ``[tier:]rate>=N%`` or ``<=N%``: a rate of :data:`SCORED_RATES`, a tier of
+    :data:`TIERS` (none: every tier), N from 0 to 100; a rate at most once per tier (a tier's
+    entry overrides the every-tier one). ``str`` writes them as ``parse`` reads them.
+    """
+
+    entries: tuple[tuple[str | None, str, str, float], ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> Thresholds:
+        entries: dict[tuple[str | None, str], tuple[str, float]] = {}
+        for part in raw.split(","):
+            found = _THRESHOLD.match(part.strip())
+            if found is None:
+                raise ValueError(raw)
+            tier, rate, op, number = found.groups()
+            tier = tier.strip() if tier else None
+            percent = float(number)
+            if (tier is not None and tier not in TIERS) or rate not in SCORED_RATES:
+                raise ValueError(raw)
+            if percent > 100 or (tier, rate) in entries:
+                raise ValueError(raw)
+            entries[(tier, rate)] = (op, percent)
+        return cls(tuple((tier, rate, *entries[tier, rate]) for tier, rate in entries))
+
+    def __str__(self) -> str:
+        return ",".join(
+            f"{tier + ':' if tier else ''}{rate}{op}{Number(0).format(percent)}%"
+            for tier, rate, op, percent in self.entries
+        )
 
 
 @dataclass(frozen=True)
@@ -688,6 +776,80 @@ class Settings:
         " to 13, 举报 as 投诉); it is a deployment's choice, not a national rule (Beijing's"
         " 接诉即办, for one, answers by response levels of 2 h, 24 h, 7 and 15 days)",
         default=HotlineLimits.parse("consult:3,help:5,complaint:13,suggestion:13,report:13"),
+    )
+    hotline_contact_hours: float = variable(
+        "DISPATCH_HOTLINE_CONTACT_HOURS",
+        Number(0, 24 * 30),
+        "the contact deadline (联系时限) of a 12345 work order whose platform set none: the"
+        " caller is to be contacted (联系诉求人) within this many working hours of receipt"
+        " (docs/API.md §5.3). The default, 2, is the first of Beijing's 接诉即办 response levels"
+        " (2 h) as issue 16 proposes it; hotlines that answer a general request within a"
+        " working day set 8. A deployment's choice, not a national rule",
+        default=2.0,
+    )
+    hotline_sendback_hours: float = variable(
+        "DISPATCH_HOTLINE_SENDBACK_HOURS",
+        Number(0, 24 * 30),
+        "the 退单 window: a 12345 work order may be sent back to the platform (e.g. 非本部门职责)"
+        " only within this many working hours of receipt, asked and approved (docs/API.md"
+        " §5.3). The default, 8 (one working day of the default working windows), is the"
+        " window hotlines commonly publish for 退单 (within 1 working day of receipt); set the"
+        " platform's own",
+        default=8.0,
+    )
+    hotline_basically_satisfied: bool = variable(
+        "DISPATCH_HOTLINE_BASICALLY_SATISFIED",
+        Switch(),
+        "whether a 回访's 基本满意 counts toward 满意率 as 满意 does (满意率 = (满意 + 基本满意)"
+        " ÷ 回访数, as 12345 hotlines mostly publish it); `false` counts 满意 only. A"
+        " deployment's choice: evaluation rules (考评办法) differ",
+        default=True,
+    )
+    escalation_step: float = variable(
+        "DISPATCH_ESCALATION_STEP",
+        Number(0, 10, above=True),
+        "逐级督办: an overdue case is told to its squad's parent tier at once, then to the next"
+        " tier up each time it is late by this much more, as a share of its limit, counted on"
+        " its own clock (working time on the working clocks), until the top tier is told;"
+        " `0.5`: the 大队 at red, the 支队 at +50%",
+        default=0.5,
+    )
+    thresholds: Thresholds = variable(
+        "DISPATCH_THRESHOLDS",
+        Parser(
+            Thresholds.parse,
+            "[tier:]rate>=N% or [tier:]rate<=N% separated by commas, N from 0 to 100, a rate"
+            " at most once per tier; tiers: "
+            + ", ".join(TIERS)
+            + "; rates: "
+            + ", ".join(SCORED_RATES),
+        ),
+        "the thresholds of the figures (考核指标阈值) that `/api/v1/thresholds/breaches` checks"
+        " each tier against (docs/API.md §7); an entry with a tier overrides the others for"
+        " that tier. No national standard fixes them: each bureau sets its own (考评办法)."
+        " The default is this project's reading of that practice, not a cited rule; published"
+        " figures run higher (Fuzhou 2024 Q1: 结案率 99.99%, 按期结案率 over 96% for every"
+        " unit, 返工率 0.05%), so set the deployment's own",
+        default=Thresholds.parse(
+            "disposal_rate>=98%,on_time_rate>=95%,close_rate>=95%,rework_rate<=5%"
+        ),
+    )
+    supervision_days: SupervisionDays = variable(
+        "DISPATCH_SUPERVISION_DAYS",
+        Parser(
+            SupervisionDays.parse,
+            "kind:working-days pairs separated by commas, every kind once, each above 0 and at"
+            " most 366; kinds: " + ", ".join(SUPERVISION_KINDS),
+        ),
+        "the working days a supervision item (督办单) allows by its kind when it is opened"
+        " without a deadline (docs/API.md §12). 信访 40: within the 60 days of 《信访工作条例》"
+        " (2022) art. 32; 人大建议/政协提案 60: about the three months in which proposals are"
+        " answered; 领导批示 5, 媒体曝光 3, 环保督察 5, 上级交办 5, internal 5: local practice as"
+        " centres publish it, not a national rule: a deployment's choice",
+        default=SupervisionDays.parse(
+            "leader_instruction:5,media:3,environmental_inspection:5,petition:40,"
+            "deputies_proposal:60,assigned_by_superior:5,internal:5"
+        ),
     )
     # Without a variable: clients are told both limits (docs/API.md), and deploy/nginx.conf's
     # limits sit just above them so that the app's own JSON 413 answers. Tests may set them.

@@ -4,9 +4,15 @@ Pure. Which alerts an incident is owed is a function of the incident (:func:`owe
 yellow warning and the red overdue of its case clock, and the same two of its current stage's
 clock (each stage entry warned and announced once). When one falls due, :func:`fire` says what
 the alert is (nothing, if the incident moved on). A red of either clock opens a supervision
-record (督办) and tells the squad's parent squads (:func:`escalation`, one function for both
-clocks). The store keeps the due instants in ``timers`` (``dispatcher.store.timers``) and every
-server process's loop fires them once (``dispatcher.store.timer_loop``).
+record (督办) and tells the squad's parent tier (:func:`escalation`, one function for both
+clocks). An overdue case then climbs the command tiers one at a time (逐级督办): at each further
+step of lateness (``Rules.escalation_step`` of the case's limit, counted on the case's own
+clock, pauses excluded) a ``case_escalation`` timer tells the next tier up, with a supervision
+record naming it, until the top tier is told (:func:`escalation_due`, :func:`escalate`). The
+stage clock's red tells the parent tier only: a stage is minutes long, the case clock is what
+the tiers above answer for. The store keeps the due instants in ``timers``
+(``dispatcher.store.timers``) and every server process's loop fires them once
+(``dispatcher.store.timer_loop``).
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from dispatcher.core.deadlines import (
 )
 from dispatcher.core.events import Event, EventType, incident_topics
 from dispatcher.core.incidents import Incident, State, evolve, revision
-from dispatcher.core.progress import Progress
+from dispatcher.core.progress import CaseClock, Progress
 from dispatcher.core.routing import Squad
 from dispatcher.core.stages import STAGE_NAMES
+from dispatcher.core.tiers import ancestors, tier_name
 
 CASE_WARNING: Final = "case_warning"
 CASE_OVERDUE: Final = "case_overdue"
 STAGE_WARNING: Final = "stage_warning"
 STAGE_OVERDUE: Final = "stage_overdue"
+#: the next command tier up told of an overdue case (one step of lateness further)
+CASE_ESCALATION: Final = "case_escalation"
 #: the yellow timers: fired before a red one of the same incident that is due as well
 WARNINGS: Final = frozenset({CASE_WARNING, STAGE_WARNING})
 #: states in which the case clock runs towards the squad's deadline
@@ -65,6 +74,9 @@ def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, dat
             timers.append((CASE_WARNING, clock.warning_at(rules.calendar, rules.warn_at, now)))
         if alerted != Colour.RED.value:
             timers.append((CASE_OVERDUE, clock.deadline(rules.calendar, now)))
+        step = escalation_due(incident, rules, now)
+        if step is not None:
+            timers.append((CASE_ESCALATION, step))
     due = stage_deadline(incident, rules)
     warning = stage_warning_at(incident, rules)
     if due is not None and warning is not None:
@@ -76,33 +88,55 @@ def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, dat
     return timers
 
 
-def ancestors(squad_id: str | None, squads: Mapping[str, Squad]) -> list[str]:
-    """The squad's parent, its parent's parent, ...: who hears of an overdue case (3 tiers)."""
-    found: list[str] = []
-    current = squads.get(squad_id) if squad_id else None
-    while current is not None and current.parent_id and current.parent_id not in found:
-        found.append(current.parent_id)
-        current = squads.get(current.parent_id)
-    return found
-
-
 @dataclass(frozen=True)
 class Escalation:
-    """What a red of either clock raises: the parent squads told (their topics added to the
-    event's) and the supervision record (督办) opened with the alert."""
+    """What a red of either clock, or a further step of lateness, raises: the tier told
+    (its topic added to the event's) and the supervision record (督办) opened with the alert."""
 
     escalated_to: tuple[str, ...]
     topics: tuple[str, ...]
     note: str
 
 
-def escalation(incident: Incident, squads: Mapping[str, Squad], note: str) -> Escalation:
-    """The escalation of an overdue incident (case or stage): its topics and its squad's
-    parent squads' (:func:`ancestors`), and a supervision record with ``note``."""
+def escalation(
+    incident: Incident, squads: Mapping[str, Squad], note: str, tier: int = 0
+) -> Escalation:
+    """The escalation of an overdue incident to the ``tier``-th command tier above its squad
+    (0: the parent, at red; :func:`ancestors`): its topics and that tier's, and a supervision
+    record with ``note``. Nobody more is told when there is no such tier."""
     topics = incident_topics(incident)
-    escalated = ancestors(incident.squad_id, squads)
+    above = ancestors(incident.squad_id, squads)
+    escalated = above[tier : tier + 1]
     added = tuple(f"squad:{s}" for s in escalated if f"squad:{s}" not in topics)
     return Escalation(tuple(escalated), (*topics, *added), note)
+
+
+def _escalating(incident: Incident) -> CaseClock | None:
+    """The running case clock of an incident whose red was given; None otherwise."""
+    clock = incident.progress.clock
+    if clock is None or incident.state not in CLOCKED or clock.stopped_at is not None:
+        return None
+    if incident.progress.suspended or incident.progress.case_alerted != Colour.RED.value:
+        return None
+    return clock
+
+
+def step_at(clock: CaseClock, rules: Rules, told: int, now: datetime) -> datetime:
+    """When the case clock has used ``1 + told × escalation_step`` of its allowed time: the
+    instant the tier after the ``told`` ones is told (on the case's clock kind, pauses
+    excluded, approved extensions included in the limit)."""
+    used = clock.allowed * (1 + told * rules.escalation_step)
+    return rules.calendar.deadline_with_pauses(clock.start, used, clock.kind, clock.pauses, now)
+
+
+def escalation_due(incident: Incident, rules: Rules, now: datetime) -> datetime | None:
+    """When the next tier up is owed the overdue case; None when the case is not red, has
+    nobody told yet (no tier above it) or its top tier was told."""
+    clock = _escalating(incident)
+    told = incident.progress.escalated_tiers
+    if clock is None or not 0 < told < incident.progress.tiers_above:
+        return None
+    return step_at(clock, rules, told, now)
 
 
 @dataclass(frozen=True)
@@ -174,6 +208,8 @@ def fire(
     """
     if incident.progress.suspended or not incident.state.is_open:
         return None
+    if kind == CASE_ESCALATION:
+        return escalate(incident, rules, now, squads)
     if kind in (CASE_WARNING, CASE_OVERDUE):
         reading = _case_reading(incident, rules, now)
     elif kind in (STAGE_WARNING, STAGE_OVERDUE):
@@ -192,13 +228,20 @@ def fire(
     topics = incident_topics(incident)
     supervision = None
     event_type = EventType.DEADLINE_WARNING
+    progress = reading.mark(colour)
     if colour is Colour.RED:
         event_type = EventType.DEADLINE_OVERDUE
         raised = escalation(incident, squads, reading.overdue_note)
         topics = raised.topics
         detail["escalated_to"] = list(raised.escalated_to)
         supervision = (raised.note, list(raised.escalated_to))
-    changed = revision(incident, evolve(incident, progress=reading.mark(colour)), now)
+        if kind in (CASE_WARNING, CASE_OVERDUE):
+            # the parent told; the tiers above it wait for their steps of lateness
+            progress = progress.but(
+                escalated_tiers=len(raised.escalated_to),
+                tiers_above=len(ancestors(incident.squad_id, squads)),
+            )
+    changed = revision(incident, evolve(incident, progress=progress), now)
     event = Event(
         type=event_type,
         incident=changed,
@@ -211,6 +254,52 @@ def fire(
         only_topics=tuple(topics),
     )
     return Fired(changed, event, supervision)
+
+
+def escalate(
+    incident: Incident, rules: Rules, now: datetime, squads: Mapping[str, Squad]
+) -> Fired | None:
+    """The next tier up told of an overdue case, once its step of lateness is reached: a
+    ``deadline.overdue`` to that tier's topic (``detail.escalation`` says which step and
+    tier) and a supervision record naming it. None when the step is not reached yet (a limit
+    that moved), the case is no longer red, or no tier is left above the ones told."""
+    clock = _escalating(incident)
+    if clock is None:
+        return None
+    progress = incident.progress
+    told = progress.escalated_tiers
+    if told < 1 or now < step_at(clock, rules, told, now):
+        return None
+    above = ancestors(incident.squad_id, squads)
+    if told >= len(above):
+        return None
+    tier = above[told]
+    level = tier_name(tier, squads)
+    late = round(told * rules.escalation_step * 100)
+    deadline = incident.deadline.isoformat() if incident.deadline else None
+    name = squads[tier].name if tier in squads else tier
+    note = f"超期未处置，逐级督办至{level}{name}（超时限 {late}%，时限 {deadline}）"
+    raised = escalation(incident, squads, note, told)
+    marked = progress.but(escalated_tiers=told + 1, tiers_above=len(above))
+    changed = revision(incident, evolve(incident, progress=marked), now)
+    detail = {
+        "clock": "case",
+        "deadline": deadline,
+        "escalated_to": list(raised.escalated_to),
+        "escalation": {"step": told + 1, "tier": level, "late_pct": late},
+    }
+    event = Event(
+        type=EventType.DEADLINE_OVERDUE,
+        incident=changed,
+        at=now,
+        actor=SYSTEM_ACTOR,
+        actor_role=None,
+        action=None,
+        state_before=incident.state,
+        detail=detail,
+        only_topics=raised.topics,
+    )
+    return Fired(changed, event, (raised.note, list(raised.escalated_to)))
 
 
 def owed_new(

@@ -29,6 +29,7 @@ from dispatcher.core.progress import CaseClock
 from dispatcher.core.request_types import DEFAULT_HOTLINE_LIMITS, HotlineLimits
 from dispatcher.core.stages import Stage, StageLimit, StageLimits
 from dispatcher.core.times import format_time
+from dispatcher.core.workorder import DEFAULT_HOTLINE_RULES, HotlineRules
 
 STAGE_OF_STATE: Final = {
     State.REPORTED: Stage.REGISTER,
@@ -47,8 +48,13 @@ class Rules:
     stages: StageLimits = field(default_factory=StageLimits)
     warn_at: float = 0.8
     max_extensions: int = 2
+    #: the further lateness, as a share of the case's limit, after which an overdue case is
+    #: told to the next command tier up (``DISPATCH_ESCALATION_STEP``; ``core.alarms``)
+    escalation_step: float = 0.5
     #: the 12345 hotline's limit of each request type (``DISPATCH_HOTLINE_LIMITS``)
     hotline_limits: HotlineLimits = DEFAULT_HOTLINE_LIMITS
+    #: the 12345 接诉即办 rules: contact hours, 退单 window, 满意率 (``DISPATCH_HOTLINE_*``)
+    hotline: HotlineRules = DEFAULT_HOTLINE_RULES
 
 
 def case_clock(incident: Incident) -> CaseClock | None:
@@ -71,7 +77,16 @@ def with_clock(incident: Incident, clock: CaseClock, rules: Rules, now: datetime
 def start_case_clock(
     incident: Incident, kind: ClockKind, limit: timedelta, rules: Rules, now: datetime
 ) -> Incident:
-    """Start the case clock at registration (立案)."""
+    """Start the case clock at registration (立案).
+
+    A 12345 work order whose platform set its closure deadline (办结时限) runs to that
+    deadline instead: a continuous clock whose limit is the time left until it (none when it
+    has passed), so the case deadline is the platform's to the second.
+    """
+    order = incident.progress.hotline
+    if order is not None and order.closure_deadline is not None:
+        kind = ClockKind.CONTINUOUS
+        limit = max(order.closure_deadline - now, timedelta(0))
     return with_clock(incident, CaseClock(kind, limit, now), rules, now)
 
 
@@ -151,4 +166,39 @@ def live_view(incident: Incident, rules: Rules, now: datetime) -> dict[str, Any]
         }
         if view["colour"] is None and now_colour is not None:
             view["colour"] = now_colour.value
+    contact = contact_view(incident, rules, now)
+    if contact is not None:
+        view["contact"] = contact
     return view
+
+
+def contact_colour(incident: Incident, rules: Rules, now: datetime) -> Colour | None:
+    """The colour of a 12345 order's contact clock (联系时限) as of ``now``, on the working
+    hours from receipt to the contact deadline; once contacted, the colour it stood at then.
+    None for an incident that is no work order, or has no contact deadline."""
+    order = incident.progress.hotline
+    if order is None or order.contact_deadline is None:
+        return None
+    at = order.contacted_at or now
+    if at >= order.contact_deadline:
+        return Colour.RED
+    kind = ClockKind.WORKING_HOURS
+    allowed = rules.calendar.elapsed(incident.received_at, order.contact_deadline, kind)
+    used = rules.calendar.elapsed(incident.received_at, at, kind)
+    return colour(used, allowed, rules.warn_at) if allowed > timedelta(0) else Colour.GREEN
+
+
+def contact_view(incident: Incident, rules: Rules, now: datetime) -> dict[str, Any] | None:
+    """The contact clock as the API shows it: deadline, colour, whether done, whether late."""
+    order = incident.progress.hotline
+    if order is None or order.contact_deadline is None:
+        return None
+    shown = contact_colour(incident, rules, now)
+    return {
+        "deadline": format_time(order.contact_deadline, rules.calendar.tz),
+        "colour": shown.value if shown is not None else None,
+        "contacted": order.contacted_at is not None,
+        "late": order.contacted_late
+        if order.contacted_at is not None
+        else (now > order.contact_deadline if incident.state.is_open else None),
+    }

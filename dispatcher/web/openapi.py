@@ -28,10 +28,12 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dispatcher.core.hotline import HotlineIn
 from dispatcher.core.intake import IncidentIn
 from dispatcher.core.lifecycle import ActionIn
 from dispatcher.core.sampling import CheckIn, SampleIn
 from dispatcher.core.stats import COUNTS, DEFINITIONS, LABELS, RATES, RULES, TIMES
+from dispatcher.core.supervision import CloseIn, ItemIn, ReplyIn, ReviewIn
 from dispatcher.core.units import PositionIn, StatusIn, UnitIn
 from dispatcher.web import context as http
 from dispatcher.web.api_people import PasswordChange, PersonIn, PersonPatch, SignIn
@@ -45,6 +47,7 @@ _PARAM: Final = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 REQUEST_MODELS: Final[tuple[type[BaseModel], ...]] = (
     IncidentIn,
     ActionIn,
+    HotlineIn,
     SquadIn,
     TokenIn,
     UnitIn,
@@ -52,6 +55,10 @@ REQUEST_MODELS: Final[tuple[type[BaseModel], ...]] = (
     StatusIn,
     SampleIn,
     CheckIn,
+    ItemIn,
+    ReplyIn,
+    ReviewIn,
+    CloseIn,
     SignIn,
     PersonIn,
     PersonPatch,

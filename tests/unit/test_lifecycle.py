@@ -13,11 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatcher.core.alarms import (
+    CASE_ESCALATION,
     CASE_OVERDUE,
     CASE_WARNING,
     STAGE_OVERDUE,
     STAGE_WARNING,
-    ancestors,
     fire,
     owed,
 )
@@ -41,6 +41,7 @@ from dispatcher.core.lifecycle import (
     parse_action,
 )
 from dispatcher.core.routing import Squad
+from dispatcher.core.tiers import ancestors
 
 RULES = Rules(WorkingCalendar())
 OPERATOR = Principal(TokenId("op"), Role.OPERATOR, "值班员")
@@ -319,10 +320,15 @@ def test_timers_owed_and_fired_once() -> None:
     red = fire(yellow.incident, CASE_OVERDUE, RULES, timers[CASE_OVERDUE], SQUADS)
     assert red is not None
     assert red.event.type is EventType.DEADLINE_OVERDUE
-    assert {"squad:brigade", "squad:centre", "squad:sq-west", "all"} <= set(red.event.topics)
+    # red tells the parent tier only; the tier above it waits for 50% more lateness
+    assert {"squad:brigade", "squad:sq-west", "all"} <= set(red.event.topics)
+    assert "squad:centre" not in red.event.topics
     assert red.supervision is not None
-    assert red.supervision[1] == ["brigade", "centre"]
+    assert red.supervision[1] == ["brigade"]
+    assert (red.incident.progress.escalated_tiers, red.incident.progress.tiers_above) == (1, 2)
     assert owed(red.incident, RULES, timers[CASE_OVERDUE]) == [
+        # 150% of 4 working hours from Monday 10:00: 18:00
+        (CASE_ESCALATION, datetime(2026, 11, 23, 10, 0, tzinfo=UTC)),
         (STAGE_WARNING, T0 + timedelta(minutes=24)),
         (STAGE_OVERDUE, T0 + timedelta(minutes=30)),
     ]

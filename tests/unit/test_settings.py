@@ -24,6 +24,8 @@ from dispatcher.settings import (
     ScoreWeights,
     Settings,
     StageLimitsSetting,
+    SupervisionDays,
+    Thresholds,
     Whole,
     WorkWindows,
     from_env,
@@ -89,6 +91,17 @@ DEFAULTS: dict[str, Any] = {
     ),
     "DISPATCH_HOTLINE_LIMITS": HotlineLimits.parse(
         "consult:3,help:5,complaint:13,suggestion:13,report:13"
+    ),
+    "DISPATCH_HOTLINE_CONTACT_HOURS": 2.0,
+    "DISPATCH_HOTLINE_SENDBACK_HOURS": 8.0,
+    "DISPATCH_HOTLINE_BASICALLY_SATISFIED": True,
+    "DISPATCH_SUPERVISION_DAYS": SupervisionDays.parse(
+        "leader_instruction:5,media:3,environmental_inspection:5,petition:40,"
+        "deputies_proposal:60,assigned_by_superior:5,internal:5"
+    ),
+    "DISPATCH_ESCALATION_STEP": 0.5,
+    "DISPATCH_THRESHOLDS": Thresholds.parse(
+        "disposal_rate>=98%,on_time_rate>=95%,close_rate>=95%,rework_rate<=5%"
     ),
 }
 
