@@ -25,7 +25,8 @@ from dispatcher.core import audit
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.holidays import HolidayBook, YearCalendar, check_year, entered_year
-from dispatcher.settings import ConfigError, Settings, from_env
+from dispatcher.setting_kinds import ConfigError
+from dispatcher.settings import Settings, from_env
 from dispatcher.store import calendar, migrate, reclock, reference
 from dispatcher.store.changes import Changes
 from realtime.bridge import EVENTS_CHANNEL, encode

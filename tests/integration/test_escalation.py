@@ -21,7 +21,7 @@ from dispatcher.app import create_app
 from dispatcher.core.categories import load_default_catalogue
 from dispatcher.core.clocks import ClockKind
 from dispatcher.core.times import parse_time
-from dispatcher.settings import Thresholds
+from dispatcher.setting_kinds import Thresholds
 from dispatcher.store.changes import Changes
 from dispatcher.store.timer_loop import TimerLoop
 from dispatcher.web.context import RUNTIME, Runtime

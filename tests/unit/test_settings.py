@@ -14,7 +14,7 @@ from dispatcher.core.clocks import ClockKind
 from dispatcher.core.request_types import DEFAULT_HOTLINE_LIMITS, RequestType
 from dispatcher.core.request_types import HotlineLimits as HotlineLimitDays
 from dispatcher.core.stages import Stage
-from dispatcher.settings import (
+from dispatcher.setting_kinds import (
     CLOCK_KINDS,
     REQUEST_TYPES,
     STAGES,
@@ -22,16 +22,13 @@ from dispatcher.settings import (
     HotlineLimits,
     Number,
     ScoreWeights,
-    Settings,
     StageLimitsSetting,
     SupervisionDays,
     Thresholds,
     Whole,
     WorkWindows,
-    from_env,
-    markdown_rows,
-    variables,
 )
+from dispatcher.settings import Settings, from_env, markdown_rows, variables
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DOC = ROOT / "docs" / "DEPLOY.md"

@@ -31,7 +31,8 @@ from dispatcher.core.stats import (
     tabulate,
     time_figure,
 )
-from dispatcher.settings import SCORED_RATES, from_env
+from dispatcher.setting_kinds import SCORED_RATES
+from dispatcher.settings import from_env
 from dispatcher.store.figures import dimension_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

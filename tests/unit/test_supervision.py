@@ -14,7 +14,8 @@ from dispatcher.core.clocks import SHANGHAI, ClockKind, Colour, WorkingCalendar
 from dispatcher.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from dispatcher.core.ids import SquadId, TokenId
 from dispatcher.core.routing import Squad
-from dispatcher.settings import SUPERVISION_KINDS, Settings
+from dispatcher.setting_kinds import SUPERVISION_KINDS
+from dispatcher.settings import Settings
 
 OPERATOR = Principal(TokenId("op"), Role.OPERATOR, "值班员")
 WEST = Principal(TokenId("w"), Role.SQUAD, "西中队", SquadId("sq-west"))

@@ -11,8 +11,8 @@ from dispatcher.core.routing import Squad
 from dispatcher.core.stats import COUNTS, RATES
 from dispatcher.core.thresholds import Threshold, Thresholds, breaches, rolled_up
 from dispatcher.core.tiers import TIER_NAMES
-from dispatcher.settings import SCORED_RATES, TIERS
-from dispatcher.settings import Thresholds as ThresholdsSetting
+from dispatcher.setting_kinds import SCORED_RATES, TIERS
+from dispatcher.setting_kinds import Thresholds as ThresholdsSetting
 
 #: 支队 → two 大队 → their 中队
 SQUADS = {

@@ -10,7 +10,8 @@ import pytest
 from dispatcher.app import working_calendar
 from dispatcher.core.clocks import SHANGHAI, ClockKind, Season, WorkingCalendar
 from dispatcher.core.holidays import HolidayBook
-from dispatcher.settings import ConfigError, SeasonalWindows, WorkWindows, from_env
+from dispatcher.setting_kinds import ConfigError, SeasonalWindows, WorkWindows
+from dispatcher.settings import from_env
 
 URLS = {"DISPATCH_DATABASE_URL": "postgresql://u:p@db/x", "DISPATCH_REDIS_URL": "redis://r:6379/0"}
 SUMMER = "05-01..09-30=08:00-12:00,14:30-18:00"
