@@ -44,10 +44,12 @@ from dispatcher.core.incidents import Source
 from dispatcher.core.intake import IntakePolicy
 from dispatcher.core.request_types import HotlineLimits
 from dispatcher.core.stages import Stage, StageLimit, StageLimits
+from dispatcher.core.thresholds import Thresholds
 from dispatcher.core.workorder import HotlineRules
 from dispatcher.settings import Settings
 from dispatcher.store import journal, reference, supervision, vicinity
 from dispatcher.store import records as store
+from dispatcher.store.breach_watch import BreachWatch
 from dispatcher.store.calendar import load_book
 from dispatcher.store.changes import Changes
 from dispatcher.store.people import PeopleBook, SessionBook
@@ -354,6 +356,23 @@ def hotline_rules(settings: Settings) -> HotlineRules:
     )
 
 
+def breach_watch(rt: Runtime) -> BreachWatch:
+    """The watch that opens a supervision item for each new breach of a threshold."""
+    settings = rt.settings
+    return BreachWatch(
+        rt.pool,
+        rt.changes,
+        lambda: rt.ref,
+        Thresholds.from_entries(settings.thresholds.entries),
+        settings.supervision_days.as_dict(),
+        settings.zone,
+        min_cases=settings.breach_min_cases,
+        interval_s=settings.breach_check_minutes * 60,
+        weights=settings.score_weights.as_dict(),
+        clock=rt.clock,
+    )
+
+
 def stage_limits(settings: Settings) -> StageLimits:
     """The deployment's stage limits: CJ/T 315 practice, and the 12345 hotline's (settings);
     the categories' own come with the catalogue (``ClockRules.use_catalogue``)."""
@@ -502,6 +521,8 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         ]
         if outbox is not None:
             rt.tasks.append(loop.create_task(outbox.run()))
+        if settings.breach_check_minutes > 0:
+            rt.tasks.append(loop.create_task(breach_watch(rt).run()))
         await asyncio.to_thread(cap.schema)  # read the CAP schema now, not on the first alert
         yield
         for task in rt.tasks:

@@ -424,6 +424,21 @@ class Settings:
             "disposal_rate>=98%,on_time_rate>=95%,close_rate>=95%,rework_rate<=5%"
         ),
     )
+    breach_min_cases: int = variable(
+        "DISPATCH_BREACH_MIN_CASES",
+        Whole(1),
+        "a breach of a threshold in the month so far opens a supervision item (督办单) for the"
+        " squad once the rate counts at least this many cases (a month's first few cases say"
+        " nothing of a squad)",
+        default=20,
+    )
+    breach_check_minutes: float = variable(
+        "DISPATCH_BREACH_CHECK_MINUTES",
+        Number(0),
+        "how often the month so far is judged against the thresholds (minutes); `0`: never"
+        " (the breaches are then only shown by `/api/v1/thresholds/breaches`)",
+        default=60.0,
+    )
     supervision_days: SupervisionDays = variable(
         "DISPATCH_SUPERVISION_DAYS",
         Parser(
