@@ -3,7 +3,8 @@
 Pure. Which alerts an incident is owed is a function of the incident (:func:`owed`): the
 yellow warning and the red overdue of its case clock, and the same two of its current stage's
 clock (each stage entry warned and announced once). When one falls due, :func:`fire` says what
-the alert is (nothing, if the incident moved on). A red of either clock opens a supervision
+the alert is (nothing, if the incident moved on). A 12345 order's contact clock (联系时限) warns
+and goes red the same way until the caller is contacted. A red of any clock opens a supervision
 record (督办) and tells the squad's parent tier (:func:`escalation`, one function for both
 clocks). An overdue case then climbs the command tiers one at a time (逐级督办): at each further
 step of lateness (``Rules.escalation_step`` of the case's limit, counted on the case's own
@@ -27,6 +28,8 @@ from dispatcher.core.clocks import Colour
 from dispatcher.core.deadlines import (
     STAGE_OF_STATE,
     Rules,
+    contact_colour,
+    contact_warning_at,
     stage_colour,
     stage_deadline,
     stage_since,
@@ -45,8 +48,11 @@ STAGE_WARNING: Final = "stage_warning"
 STAGE_OVERDUE: Final = "stage_overdue"
 #: the next command tier up told of an overdue case (one step of lateness further)
 CASE_ESCALATION: Final = "case_escalation"
+#: a 12345 order's contact clock (联系时限): yellow, then red if the caller is not contacted
+CONTACT_WARNING: Final = "contact_warning"
+CONTACT_OVERDUE: Final = "contact_overdue"
 #: the yellow timers: fired before a red one of the same incident that is due as well
-WARNINGS: Final = frozenset({CASE_WARNING, STAGE_WARNING})
+WARNINGS: Final = frozenset({CASE_WARNING, STAGE_WARNING, CONTACT_WARNING})
 #: states in which the case clock runs towards the squad's deadline
 CLOCKED: Final = frozenset({State.REGISTERED, State.RETURNED, State.DISPATCHED, State.ACCEPTED})
 
@@ -85,6 +91,13 @@ def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, dat
             timers.append((STAGE_WARNING, warning))
         if given != Colour.RED.value:
             timers.append((STAGE_OVERDUE, due))
+    order = progress.hotline
+    contact_warning = contact_warning_at(incident, rules)
+    if order is not None and order.contact_deadline is not None and order.contacted_at is None:
+        if order.contact_alerted is None and contact_warning is not None:
+            timers.append((CONTACT_WARNING, contact_warning))
+        if order.contact_alerted != Colour.RED.value:
+            timers.append((CONTACT_OVERDUE, order.contact_deadline))
     return timers
 
 
@@ -197,12 +210,29 @@ def _stage_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading 
     )
 
 
+def _contact_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading | None:
+    progress = incident.progress
+    order = progress.hotline
+    now_colour = contact_colour(incident, rules, now)
+    if order is None or order.contacted_at is not None or now_colour is None:
+        return None
+    deadline = order.contact_deadline.isoformat() if order.contact_deadline else None
+    return _Reading(
+        colour=now_colour,
+        given=order.contact_alerted,
+        detail={"clock": "contact", "deadline": deadline},
+        overdue_note=f"未按时联系诉求人（联系时限 {deadline}）",
+        mark=lambda c: progress.but(hotline=order.but(contact_alerted=c.value)),
+    )
+
+
 def fire(
     incident: Incident, kind: str, rules: Rules, now: datetime, squads: Mapping[str, Squad]
 ) -> Fired | None:
     """The alert a due timer gives, or None when the incident no longer owes it.
 
-    Both clocks alike: yellow once its ``warn_at`` is used, red once it is over; a timer that
+    Every clock alike (the case's, the stage's, a 12345 order's contact clock): yellow once
+    its ``warn_at`` is used, red once it is over; a timer that
     finds its clock already further (a yellow one at red) gives the further alert, and a red
     one escalates (:func:`escalation`).
     """
@@ -214,6 +244,8 @@ def fire(
         reading = _case_reading(incident, rules, now)
     elif kind in (STAGE_WARNING, STAGE_OVERDUE):
         reading = _stage_reading(incident, rules, now)
+    elif kind in (CONTACT_WARNING, CONTACT_OVERDUE):
+        reading = _contact_reading(incident, rules, now)
     else:
         raise ValueError(f"unknown timer kind {kind!r}")
     if reading is None:

@@ -188,6 +188,17 @@ def contact_colour(incident: Incident, rules: Rules, now: datetime) -> Colour | 
     return colour(used, allowed, rules.warn_at) if allowed > timedelta(0) else Colour.GREEN
 
 
+def contact_warning_at(incident: Incident, rules: Rules) -> datetime | None:
+    """When a 12345 order's contact clock turns yellow: ``warn_at`` of the working hours from
+    receipt to the contact deadline used. None for an incident that is no work order."""
+    order = incident.progress.hotline
+    if order is None or order.contact_deadline is None:
+        return None
+    kind = ClockKind.WORKING_HOURS
+    allowed = rules.calendar.elapsed(incident.received_at, order.contact_deadline, kind)
+    return rules.calendar.add(incident.received_at, allowed * rules.warn_at, kind)
+
+
 def contact_view(incident: Incident, rules: Rules, now: datetime) -> dict[str, Any] | None:
     """The contact clock as the API shows it: deadline, colour, whether done, whether late."""
     order = incident.progress.hotline

@@ -194,6 +194,8 @@ class WorkOrder:
     visits: tuple[Visit, ...] = ()
     #: how many times a 不满意 sent the order back to be handled again (不满意重办)
     rehandled: int = 0
+    #: the colour the timers gave the contact clock (yellow, red), once each
+    contact_alerted: str | None = None
 
     def but(self, **changes: Any) -> WorkOrder:
         return WorkOrder(**{**self.__dict__, **changes})
@@ -226,6 +228,7 @@ class WorkOrder:
             "visits": [v.to_json() for v in self.visits],
             "satisfaction": self.satisfaction.value if self.satisfaction else None,
             "rehandled": self.rehandled,
+            "contact_alerted": self.contact_alerted,
         }
 
     @classmethod
@@ -243,4 +246,5 @@ class WorkOrder:
             sendbacks=tuple(SendBack.from_json(s) for s in data.get("sendbacks") or ()),
             visits=tuple(Visit.from_json(v) for v in data.get("visits") or ()),
             rehandled=int(data.get("rehandled") or 0),
+            contact_alerted=data.get("contact_alerted"),
         )

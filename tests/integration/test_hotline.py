@@ -393,3 +393,56 @@ async def test_a_bureaus_sheet_of_orders_is_imported_with_its_deadlines(
     third = await incident(api, result["results"][2]["id"])
     assert third["hotline"]["contact_set_by_platform"] is True
     assert third["request_type"] == "consult"
+
+
+async def test_an_order_not_contacted_in_time_goes_red_and_its_parent_tier_is_told(
+    api_factory: Callable[..., Awaitable[Api]], database_url: str
+) -> None:
+    api = await api_factory(dedup=False)
+    await api.load_town()
+    key = await api.token("device")
+    # passed on after its contact deadline: the server's own timer loop gives the red at once
+    _, late = await file_order(api, key, "c-9", contact_deadline=later(hours=-1).isoformat())
+    _, fresh = await file_order(api, key, "c-10", contact_deadline=later(days=2).isoformat())
+    late_id, fresh_id = late[0]["service_request_id"], fresh[0]["service_request_id"]
+
+    async def overdue() -> dict[str, Any] | None:
+        history = (await incident(api, late_id))["history"]
+        return next(
+            (e for e in history if e["type"] == "deadline.overdue"
+             and e["detail"].get("clock") == "contact"),
+            None,
+        )  # fmt: skip
+
+    found = None
+    for _ in range(100):  # the loop fires within moments; a bounded wait on the state
+        found = await overdue()
+        if found is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert found is not None
+    assert found["detail"]["escalated_to"] == ["centre"]
+    conn = await asyncpg.connect(database_url)
+    try:
+        notes = await conn.fetch("SELECT note FROM supervisions WHERE incident_id = $1", late_id)
+        armed = await conn.fetch(
+            "SELECT kind FROM timers WHERE incident_id = $1 AND fired_at IS NULL", fresh_id
+        )
+    finally:
+        await conn.close()
+    assert any("未按时联系诉求人" in r["note"] for r in notes)
+    assert {"contact_warning", "contact_overdue"} <= {r["kind"] for r in armed}
+    # contacted, the order owes no contact warning any more
+    west = await api.token("squad", "sq-west")
+    await hotline(api, west, fresh_id, 200, action="contact", method="phone")
+    conn = await asyncpg.connect(database_url)
+    try:
+        kinds = {
+            r["kind"]
+            for r in await conn.fetch(
+                "SELECT kind FROM timers WHERE incident_id = $1 AND fired_at IS NULL", fresh_id
+            )
+        }
+    finally:
+        await conn.close()
+    assert not kinds & {"contact_warning", "contact_overdue"}

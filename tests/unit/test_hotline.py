@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import openpyxl
 import pytest
 
+from dispatcher.core.alarms import CONTACT_OVERDUE, CONTACT_WARNING, fire, owed
 from dispatcher.core.auth import Principal, Role
 from dispatcher.core.categories import Category, Priority
 from dispatcher.core.clocks import WorkingCalendar
@@ -25,6 +26,7 @@ from dispatcher.core.lifecycle import dispatch, register
 from dispatcher.core.orders_sheet import CSV, XLSX, parse_sheet
 from dispatcher.core.progress import Progress
 from dispatcher.core.reports import HOTLINE_SHEET, NOTES_SHEET, write_csv, write_xlsx
+from dispatcher.core.routing import Squad
 from dispatcher.core.stats import OrderStanding, hotline_figures
 from dispatcher.core.workorder import HotlineRules, WorkOrder
 from tests.unit.test_reports import META, WEIGHTS, sample
@@ -172,6 +174,44 @@ def test_a_contact_after_the_deadline_is_recorded_late() -> None:
         True,
         EventType.INCIDENT_UPDATED,
     )
+
+
+def test_the_contact_clock_warns_then_goes_red_once_unless_the_caller_is_contacted() -> None:
+    squads = {
+        "centre": Squad("centre", "指挥中心", "centre"),
+        "sq-west": Squad("sq-west", "西中队", "street", "centre"),
+    }
+    made = order()  # contact deadline 12:00, two working hours after 10:00
+    timers = dict(owed(made, RULES, T0))
+    # yellow at 80% of the two working hours: 11:36 Shanghai
+    assert timers[CONTACT_WARNING] == T0 + timedelta(minutes=96)
+    assert timers[CONTACT_OVERDUE] == T0 + 2 * HOUR
+    assert fire(made, CONTACT_WARNING, RULES, T0 + HOUR, squads) is None  # still green
+
+    yellow = fire(made, CONTACT_WARNING, RULES, T0 + timedelta(minutes=100), squads)
+    assert yellow is not None
+    assert yellow.event.type is EventType.DEADLINE_WARNING
+    assert yellow.event.detail["clock"] == "contact"
+    assert yellow.supervision is None
+    warned = yellow.incident
+    assert CONTACT_WARNING not in dict(owed(warned, RULES, T0))
+    assert fire(warned, CONTACT_WARNING, RULES, T0 + timedelta(minutes=110), squads) is None
+
+    red = fire(warned, CONTACT_OVERDUE, RULES, T0 + 2 * HOUR, squads)
+    assert red is not None
+    assert red.event.type is EventType.DEADLINE_OVERDUE
+    assert red.supervision is not None
+    note, told = red.supervision
+    assert told == ["centre"]
+    assert "未按时联系诉求人" in note
+    assert "squad:centre" in red.event.topics
+    assert not {CONTACT_WARNING, CONTACT_OVERDUE} & dict(owed(red.incident, RULES, T0)).keys()
+    assert fire(red.incident, CONTACT_OVERDUE, RULES, T0 + 3 * HOUR, squads) is None
+
+    # contacted in time: no contact timer is owed, and one still armed gives nothing
+    done = act(made, WEST, T0 + HOUR, action="contact", method="phone")
+    assert not {CONTACT_WARNING, CONTACT_OVERDUE} & dict(owed(done, RULES, T0 + HOUR)).keys()
+    assert fire(done, CONTACT_OVERDUE, RULES, T0 + 2 * HOUR, squads) is None
 
 
 def test_a_contact_is_recorded_once_at_a_sensible_time_by_its_squad() -> None:
