@@ -23,8 +23,6 @@ due rows taken with ``FOR UPDATE SKIP LOCKED``, so that each fires once across p
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +37,7 @@ from dispatcher.core.intake import IntakePlan
 from dispatcher.core.routing import Squad
 from dispatcher.store import records as store
 from dispatcher.store.changes import Changes
+from dispatcher.store.due_loop import DueLoop
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +284,11 @@ class Opener:
         return [d.step for d in decisions]
 
 
-class WarningLoop:
+class WarningLoop(DueLoop):
     """Fires the items' due warnings until cancelled; one per process, sharing the work."""
+
+    name = "supervision warning loop"
+    next_due_query = NEXT_DUE
 
     def __init__(
         self,
@@ -298,32 +300,9 @@ class WarningLoop:
         idle_s: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        super().__init__(pool, batch=batch, idle_s=idle_s, clock=clock)
         self._changes = changes
         self._squads = squads
-        self._batch = batch
-        self._idle_s = idle_s
-        self._clock = clock
-        #: set after a step that armed a nearer warning, so that the loop does not oversleep
-        self.wake = asyncio.Event()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                fired = await self.run_once()
-            except Exception as exc:
-                log.warning("the supervision warning loop failed: %s", exc)
-                fired = 0
-            if fired >= self._batch:
-                continue
-            wait = self._idle_s
-            with contextlib.suppress(Exception):
-                next_due = await self._pool.fetchval(NEXT_DUE)
-                if next_due is not None:
-                    wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=wait)
 
     async def run_once(self) -> int:
         """Fire what is due now; answer how many items gave a warning."""

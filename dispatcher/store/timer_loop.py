@@ -13,7 +13,6 @@ entered).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -24,12 +23,16 @@ from dispatcher.core.routing import Squad
 from dispatcher.store import records as store
 from dispatcher.store import timers
 from dispatcher.store.changes import Changes
+from dispatcher.store.due_loop import DueLoop
 
 log = logging.getLogger(__name__)
 
 
-class TimerLoop:
+class TimerLoop(DueLoop):
     """Fires due timers until cancelled. One per server process; they share the work."""
+
+    name = "timer loop"
+    next_due_query = timers.NEXT_DUE
 
     def __init__(
         self,
@@ -42,38 +45,10 @@ class TimerLoop:
         idle_s: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._pool = pool
+        super().__init__(pool, batch=batch, idle_s=idle_s, clock=clock, wake=wake)
         self._changes = changes
         self._squads = squads
-        self._batch = batch
-        self._idle_s = idle_s
-        self._clock = clock
         self.fired = 0
-        #: set by every unit of work that rewrote timers, so that a nearer one is not missed
-        self.wake = wake
-
-    async def run(self) -> None:
-        while True:
-            try:
-                fired = await self.run_once()
-            except Exception as exc:
-                log.warning("the timer loop failed: %s", exc)
-                fired = 0
-            if fired >= self._batch:
-                continue  # more are due: no sleep
-            await self._sleep()
-
-    async def _sleep(self) -> None:
-        wait = self._idle_s
-        try:
-            next_due = await self._pool.fetchval(timers.NEXT_DUE)
-            if next_due is not None:
-                wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
-        except Exception as exc:
-            log.debug("could not read the next due timer: %s", exc)
-        self.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=wait)
 
     async def run_once(self) -> int:
         """Fire what is due now; answer how many timers were taken."""
