@@ -52,6 +52,21 @@ MIN_CELL_SHARE: Final = 0.3
 #: GeoJSON coordinates are rounded to this many degrees (about 0.1 m)
 COORD_PRECISION_DEG: Final = 1e-6
 CAMERAS_PER_STREET: Final = 8
+#: the 大队 tier between the centre (支队) and the street squads (中队): two area brigades, each
+#: leading the squads of its streets (an illustration of the three tiers, not Huangpu's own
+#: organisation)
+AREA_BRIGADES: Final = (
+    (
+        "hp-dd-east",
+        "黄浦区城管执法局东片大队",
+        ("nanjingdonglu", "waitan", "xiaodongmen", "yuyuan", "bansongyuanlu"),
+    ),
+    (
+        "hp-dd-west",
+        "黄浦区城管执法局西片大队",
+        ("laoximen", "wuliqiao", "dapuqiao", "huaihaizhonglu", "ruijinerlu"),
+    ),
+)
 
 LIAISON_SKILLS: Final = (
     "advertising",
@@ -300,6 +315,11 @@ def build_demo_city(seed: int = 7) -> DemoCity:
         }
         for s in spec["specialists"]
     )
+    brigade_of = {slug: bid for bid, _, slugs in AREA_BRIGADES for slug in slugs}
+    squads.extend(
+        {"id": bid, "name": name, "kind": "street", "parent_id": centre_id, "skills": []}
+        for bid, name, _ in AREA_BRIGADES
+    )
     units: list[dict[str, Any]] = []
     streets: list[Street] = []
     cameras: list[Camera] = []
@@ -352,7 +372,7 @@ def build_demo_city(seed: int = 7) -> DemoCity:
                 "id": squad_id,
                 "name": f"{name}城管执法中队",
                 "kind": "street",
-                "parent_id": centre_id,
+                "parent_id": brigade_of.get(slug, centre_id),
                 "skills": sorted({skill for u in squad_units for skill in u["skills"]}),
             }
         )

@@ -1,8 +1,10 @@
 """``dispatch demo``: the whole thing on one machine with nothing prepared.
 
 Starts private PostgreSQL and Redis processes under a data folder, migrates, runs the server,
-loads the demo city through the API (as a real deployment would), starts the live simulator,
-and prints the console's address and an operator token. Ctrl-C stops everything it started.
+loads the demo city through the API (as a real deployment would), creates the demo's people
+with passwords made for this run, starts the live simulator, and prints the pages' addresses
+and the sign-in names and passwords (never a secret in a URL). Ctrl-C stops everything it
+started.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import random
 import secrets
 import signal
+import string
 import webbrowser
 from pathlib import Path
 from typing import Any, Final
@@ -64,6 +67,42 @@ async def load_city(base: str, admin: str, city: DemoCity) -> tuple[str, str]:
             )
             tokens.append(str(answer["token"]))
     return tokens[0], tokens[1]
+
+
+#: the demo's people (login, name, role, squad): an admin, the centre's 值班长, a 大队 leader, a
+#: 中队 officer and the wall's account (an auditor: it reads everything and changes nothing)
+DEMO_PEOPLE: Final = (
+    ("admin", "演示管理员", "admin", None),
+    ("zhiban", "值班长 王明", "operator", None),
+    ("dadui", "东片大队长 张强", "squad", "hp-dd-east"),
+    ("zhongdui", "外滩中队 李娜", "squad", "hp-sq-waitan"),
+    ("dapin", "指挥大屏", "auditor", None),
+)
+
+
+def new_password(length: int = 12) -> str:
+    """A password for this run: letters and digits (the server asks for both), no look-alikes."""
+    letters = "".join(c for c in string.ascii_letters if c not in "IlO")
+    digits = "23456789"
+    while True:
+        password = "".join(secrets.choice(letters + digits) for _ in range(length))
+        if any(c in digits for c in password) and any(c in letters for c in password):
+            return password
+
+
+async def create_people(base: str, admin: str) -> list[tuple[str, str, str]]:
+    """Create the demo's people; answer (login, name, password) of each."""
+    made = []
+    async with aiohttp.ClientSession() as session:
+        for login, name, role, squad_id in DEMO_PEOPLE:
+            password = new_password()
+            body: dict[str, Any] = {"login": login, "name": name, "role": role}
+            body["password"] = password
+            if squad_id:
+                body["squad_id"] = squad_id
+            await _call(session, "POST", f"{base}/api/v1/people", admin, body)
+            made.append((login, name, password))
+    return made
 
 
 #: how a unit's status changes now and then on the demo's big screen (mostly back on patrol)
@@ -142,12 +181,19 @@ async def _serve(settings: Settings, rate_per_min: float, open_browser: bool) ->
         city = build_demo_city()
         assert settings.admin_token is not None
         operator, device = await load_city(base, settings.admin_token, city)
-        url = f"{base}/#token={operator}"
+        people = await create_people(base, settings.admin_token)
+        url = f"{base}/"
+        accounts = "".join(
+            f"    {login:<10} {password}   {name}\n" for login, name, password in people
+        )
         print(
-            f"\n  {city.district_name} demo is running.\n"
-            f"  Console:        {url}\n"
-            f"  Operator token: {operator}\n"
-            f"  Admin token:    {settings.admin_token}\n"
+            f"\n  {city.district_name} demo is running. Sign in on each page (登录名, 密码):\n"
+            f"  Wall (大屏):       {url}\n"
+            f"  Desk (调度台):     {base}/static/desk.html\n"
+            f"  Squad (移动端):    {base}/static/squad.html\n"
+            f"  Leader (领导页):   {base}/static/leader.html\n"
+            f"  People, passwords made for this run:\n{accounts}"
+            f"  API admin token (for scripts, not the pages): {settings.admin_token}\n"
             "  Ctrl-C stops the server, the simulator, PostgreSQL and Redis.\n",
             flush=True,
         )

@@ -15,6 +15,7 @@ addWords({
   "leader.title": ["层级督导", "Tier overview"],
   "leader.tier": ["层级", "Tier"],
   "leader.period": ["统计期", "Month"],
+  "leader.as_of": ["截至", "as of"],
   "leader.figures": ["层级指标", "The tier's figures"],
   "leader.squad": ["单位", "Squad"],
   "leader.overdue_open": ["超期", "Overdue"],
@@ -113,7 +114,7 @@ async function loadFigures() {
 
 function renderFigures() {
   const total = state.stats ? state.stats.total || {} : {};
-  $("#fig-period").textContent = state.stats ? `${fmt(state.stats.from, "date")} – ${fmt(state.stats.to, "date")}` : "";
+  $("#fig-period").textContent = state.stats ? `${state.month}（${t("leader.as_of")} ${fmt(state.stats.as_of, "short")}）` : "";
   $("#rates").replaceChildren(...RATES.map((r) => el("div", { class: "rate", "data-rate": r[0] },
     el("dt", { text: name(r) }), el("dd", { text: fmtRate(total[r[0]]) }))));
   $("#counts").replaceChildren(...COUNTS.map((r) => el("div", { "data-count": r[0] },
@@ -159,7 +160,7 @@ function renderCases() {
     el("span", { class: "dot " + c.colour }),
     el("b", { text: state.ref.categoryName(i.category, lang() === "en") }),
     el("span", { class: "c-" + c.colour, text: c.remaining === null ? "" : c.remaining < 0 ? `${t("detail.overdue_by")} ${fmtDuration(-c.remaining)}` : fmtDuration(c.remaining) }),
-    el("span", { class: "sub", text: `${i.id} · ${state.ref.squadName(i.squad_id)} · ${i.address || ""}` }))));
+    el("span", { class: "sub", text: [i.id, state.ref.squadName(i.squad_id), i.address].filter(Boolean).join(" · ") }))));
   if (!flagged.length) $("#cases").append(el("li", { class: "ok", text: t("leader.no_cases") }));
 }
 
@@ -221,9 +222,14 @@ async function start() {
   $("#tier-box").hidden = false;
   state.month = shanghaiDay().slice(0, 7);
   const period = $("#period");
+  const [y, m] = state.month.split("-").map(Number);
+  const months = Array.from({ length: 13 }, (_, k) => {
+    const d = new Date(Date.UTC(y, m - 1 - k, 1));
+    return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+  });
+  period.replaceChildren(...months.map((v) => el("option", { value: v, text: lang() === "en" ? v : `${v.slice(0, 4)}年${Number(v.slice(5))}月` })));
   period.value = state.month;
-  period.max = state.month;
-  period.onchange = () => { if (period.value) { state.month = period.value; loadFigures(); } };
+  period.onchange = () => { state.month = period.value; loadFigures(); };
   $("#period-box").hidden = false;
   applyLang();
   await showTier(first || null);

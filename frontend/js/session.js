@@ -38,6 +38,7 @@ function askToSignIn(api, hide, note) {
   const form = buildForm();
   for (const sel of hide) { const node = $(sel); if (node) node.hidden = true; }
   form.hidden = false;
+  document.body.classList.add("signed-out");
   showError(note || "");
   $("#login-name").focus();
   return new Promise((resolve) => {
@@ -52,9 +53,11 @@ function askToSignIn(api, hide, note) {
         $("#login-password").value = "";
         form.hidden = true;
         form.onsubmit = null;
+        document.body.classList.remove("signed-out");
         resolve(answer);
       } catch (err) {
         const status = err instanceof ApiError ? err.status : 0;
+        form.dataset.refused = String(Number(form.dataset.refused || 0) + 1);
         showError(status === 401 ? t("login.bad") : status === 429 ? t("login.limited") : `${t("failed")}: ${err.message}`);
         $("#login-password").select();
       } finally {
@@ -69,11 +72,12 @@ export function renderWho(api, me) {
   const box = $("#who");
   if (!box) return;
   const squad = me.squad_name ? `${me.squad_name}${me.tier_name ? `（${me.tier_name}）` : ""}` : null;
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("b", { class: "who-name", text: me.name }),
     el("span", { class: "who-role", text: me.role_name || "" }),
     squad ? el("span", { class: "who-squad", text: squad }) : null,
-    el("button", { type: "button", id: "signout", "data-i18n": "login.out", text: t("login.out"), onclick: () => signOut(api) }));
+    el("button", { type: "button", id: "signout", "data-i18n": "login.out", text: t("login.out"), onclick: () => signOut(api) }),
+  ].filter(Boolean));
   box.hidden = false;
 }
 

@@ -375,6 +375,7 @@ function selectTab(tab) {
   $("#tab-sup").setAttribute("aria-selected", String(tab === "sup"));
   $("#tasks").hidden = tab === "sup";
   $("#sup").hidden = tab !== "sup";
+  document.querySelector(".sq-bar").hidden = tab === "sup";
   if (tab === "sup") { closeTask(); state.sup.load(); } else renderList();
 }
 

@@ -116,11 +116,12 @@ export class SupervisionBoard {
     if (!this.compact) {
       const tiers = [...this.ref.squads.values()].filter((s) => !this.tier || s.id === this.tier)
         .map((s) => [s.id, this.ref.tierLabel(s.id)]);
-      this.bar.append(
+      this.bar.append(...[
         filter("state", [["", t("sup.all")], ["open,returned", t("sup.running")], ...Object.keys(ITEM_STATES).map((k) => [k, words(ITEM_STATES, k)])]),
         filter("colour", [["", t("sup.all")], ...Object.keys(COLOURS).map((k) => [k, words(COLOURS, k)])]),
         this.tier ? null : filter("tier", [["", t("sup.all")], ...tiers]),
-        this.mayChange() ? el("button", { type: "button", class: "primary", id: "sup-new", text: t("sup.new"), onclick: () => this.openNew() }) : null);
+        this.mayChange() ? el("button", { type: "button", class: "primary", id: "sup-new", text: t("sup.new"), onclick: () => this.openNew() }) : null,
+      ].filter(Boolean));
     }
     this.list = el("ol", { class: "sup-list", "aria-label": t("sup.title") });
     this.pane = el("section", { class: "sup-detail", "aria-live": "polite" });

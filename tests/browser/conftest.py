@@ -228,6 +228,10 @@ class Requests:
 
     async def keep_csrf(self, response: Any) -> None:
         with contextlib.suppress(Exception):
+            cookie = (await response.all_headers()).get("set-cookie", "")
+            value = cookie.split("=", 1)[-1].split(";", 1)[0].strip('"')
+            if cookie.startswith("dispatch_session=") and len(value) >= 16:
+                self.secrets.add(value)
             body = await response.json()
             if isinstance(body, dict) and body.get("csrf_token"):
                 self.secrets.add(str(body["csrf_token"]))
@@ -236,7 +240,8 @@ class Requests:
         await asyncio.gather(*self.pending, return_exceptions=True)
         for context in contexts:
             with contextlib.suppress(Exception):
-                self.secrets.update(c["value"] for c in await context.cookies() if c["value"])
+                cookies = await context.cookies()
+                self.secrets.update(c["value"] for c in cookies if len(c["value"]) >= 16)
         for url in self.urls:
             assert not SECRET_IN_URL.search(url), f"a secret in a URL: {url}"
             for secret in self.secrets:

@@ -1,4 +1,6 @@
-"""Screenshots of every page at its sizes, of a district with a working day's mix in it.
+"""Screenshots of every page at its sizes, of a district with a working day's mix in it: the
+wall, the desk (its cases, its supervision queue, its people), the squad's phone (a task, the
+tier's supervision items), a 大队 leader's page and the sign-in form.
 
 Saved under artifacts/screenshots/ on every run; ``DISPATCH_UPDATE_SCREENSHOTS=1`` also
 copies them to docs/screenshots/ (downscaled so that each stays small enough to commit).
@@ -11,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dispatcher.demo.simulator import make_report
-from tests.browser.conftest import PageErrors, Site, screenshot
+from tests.browser.conftest import ADMIN_PERSON, OPERATOR, WALL, PageErrors, Site, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -81,10 +83,53 @@ async def populate(site: Site) -> list[str]:
     return ids
 
 
+async def supervision_items(site: Site, ids: list[str]) -> None:
+    """Items of every kind and state: green ones, one replied, one accepted; the caller has
+    opened the yellow and red ones (their clocks run out while the district fills)."""
+
+    async def item(**body: Any) -> dict[str, Any]:
+        _, made = await site.api.call("POST", "/api/v1/supervision-items", body=body, expect=201)
+        return dict(made)
+
+    waitan, yuyuan = "hp-sq-waitan", "hp-sq-yuyuan"
+    await item(
+        kind="environmental_inspection",
+        doc_no="沪环督办〔2026〕37号",
+        title="豫园商城周边餐饮油烟整改",
+        doc_text="中央生态环境保护督察交办：豫园商城周边餐饮油烟扰民，请核查整改并报送结果。",
+        tier_id=yuyuan,
+        incident_ids=ids[:1],
+    )
+    replied = await item(
+        kind="petition",
+        doc_no="黄信访〔2026〕118号",
+        doc_text="市民来信反映南京东路步行街夜间占道摆摊，请核查处理。",
+        tier_id="hp-sq-nanjingdonglu",
+    )
+    reply = {"text": "已联合街道开展夜间巡查，摆摊已清理，建立长效巡查机制。"}
+    path = f"/api/v1/supervision-items/{replied['id']}"
+    await site.api.call("POST", f"{path}/reply", body=reply, expect=200)
+    accepted = await item(
+        kind="deputies_proposal",
+        doc_no="黄人大建议〔2026〕第021号",
+        doc_text="关于加强外滩滨江沿线共享单车停放管理的建议。",
+        tier_id=waitan,
+    )
+    path = f"/api/v1/supervision-items/{accepted['id']}"
+    await site.api.call("POST", f"{path}/reply", body={"text": "已划设停放区并加强巡查。"})
+    await site.api.call("POST", f"{path}/review", body={"accepted": True}, expect=200)
+    await item(
+        kind="assigned_by_superior",
+        doc_no="沪城管执法〔2026〕交办45号",
+        doc_text="市局交办：老西门地区违法建设专项整治，请于期限内报送整治进展。",
+        tier_id="hp-sq-laoximen",
+    )
+
+
 async def wall(
     open_page: Callable[..., Any], url: str, width: int, height: int, units: list[Any]
 ) -> Any:
-    page = await open_page(url, width, height)
+    page = await open_page(url, width, height, login=WALL)
     await page.wait_for_function("window.__screen && window.__screen.ready()", timeout=15000)
     await page.evaluate("units => units.forEach(u => window.__screen.onUnit(u))", units)
     return page
@@ -93,7 +138,20 @@ async def wall(
 async def test_screenshots_of_every_page(
     site: Site, open_page: Callable[..., Any], page_errors: PageErrors
 ) -> None:
+    # a red item first: its deadline passes while the district fills
+    red = {
+        "kind": "media",
+        "doc_no": "新民晚报 12月3日",
+        "doc_text": "媒体曝光：豫园地区店外经营占道，请核查整改。",
+        "tier_id": "hp-sq-yuyuan",
+        "deadline": (datetime.now(UTC) + timedelta(seconds=3)).isoformat(),
+    }
+    await site.api.call("POST", "/api/v1/supervision-items", body=red, expect=201)
     ids = await populate(site)
+    await supervision_items(site, ids)
+    await site.person("dd.east", "squad", "hp-dd-east", name="东片大队长 张强")
+    first = await site.incident(ids[0])
+    await site.person("zd.officer", "squad", first["squad_id"], name="李娜")
     units = [
         {
             "id": u["id"],
@@ -104,8 +162,7 @@ async def test_screenshots_of_every_page(
         }
         for u in site.city.units
     ]
-    token = site.tokens["operator"]
-    url = f"{site.base}/#token={token}"
+    url = f"{site.base}/"
     sizes = [("bigscreen-1920x1080", 1920, 1080, 1.0), ("bigscreen-3840x2160", 3840, 2160, 0.5)]
     walls = await asyncio.gather(*(wall(open_page, url, w, h, units) for _, w, h, _ in sizes))
     for page, (name, width, height, doc_scale) in zip(walls, sizes, strict=True):
@@ -131,22 +188,66 @@ async def test_screenshots_of_every_page(
         await screenshot(page, name, docs=True, doc_scale=doc_scale)
         await page.context.close()
 
-    desk = await open_page(f"{site.base}/static/desk.html#token={token}", 1920, 1080)
+    signin = await open_page(f"{site.base}/static/desk.html", 1600, 900)
+    await signin.wait_for_selector("#login-name", state="visible")
+    await signin.fill("#login-name", OPERATOR)
+    await screenshot(signin, "sign-in", docs=True)
+    await signin.context.close()
+
+    desk = await open_page(f"{site.base}/static/desk.html", 1920, 1080, login=OPERATOR)
     await desk.wait_for_function("window.__desk && window.__desk.ready()", timeout=15000)
     await desk.keyboard.press("2")
     await desk.keyboard.press("j")
     await desk.wait_for_selector("#detail .history li")
     await screenshot(desk, "desk", docs=True)
+    # the supervision queue: three colours; the yellow item, with its text and steps
+    await desk.click('#desk-views [data-view="supervision"]')
+    await desk.wait_for_selector('.sup-item[data-colour="red"]', timeout=15000)
+    # a yellow one: 80% of its 12 seconds gone, the desk told by /ws; shown before it is red
+    yellow = {
+        "kind": "leader_instruction",
+        "doc_no": "黄府督〔2026〕9号",
+        "title": "外滩沿线夜间施工噪声扰民",
+        "doc_text": "区领导批示：外滩沿线夜间施工噪声扰民，请立即核查处置，按时报送结果。",
+        "tier_id": "hp-sq-waitan",
+        "deadline": (datetime.now(UTC) + timedelta(seconds=12)).isoformat(),
+    }
+    _, made = await site.api.call("POST", "/api/v1/supervision-items", body=yellow, expect=201)
+    row = f'.sup-item[data-id="{made["id"]}"]'
+    await desk.wait_for_selector(f'{row}:is([data-colour="yellow"], [data-colour="red"])')
+    await desk.click(row)
+    await desk.wait_for_selector(".sup-steps li .who")
+    await screenshot(desk, "desk-supervision", docs=True)
     await desk.context.close()
 
+    admin = await open_page(f"{site.base}/static/desk.html", 1920, 1080, login=ADMIN_PERSON)
+    await admin.wait_for_function("window.__desk && window.__desk.ready()", timeout=15000)
+    await admin.click('#desk-views [data-view="people"]')
+    await admin.wait_for_selector('#people-rows tr[data-login="dd.east"]')
+    await screenshot(admin, "desk-people", docs=True)
+    await admin.context.close()
+
+    leader = await open_page(f"{site.base}/static/leader.html", 1920, 1080, login="dd.east")
+    await leader.wait_for_function(
+        "window.__leader && window.__leader.ready() && window.__leader.breaches().length > 0",
+        timeout=15000,
+    )
+    await leader.wait_for_selector(".ld-sup-board .sup-item")
+    await screenshot(leader, "leader", docs=True)
+    await leader.context.close()
+
     incident = await site.incident(ids[0])
-    squad_token = await site.api.token("squad", incident["squad_id"])
-    phone = await open_page(f"{site.base}/static/squad.html#token={squad_token}", 390, 844, scale=2)
+    phone = await open_page(f"{site.base}/static/squad.html", 390, 844, scale=2, login="zd.officer")
     await phone.wait_for_function("window.__squad && window.__squad.ready()", timeout=15000)
     await phone.wait_for_selector(".task")
     await screenshot(phone, "squad", docs=True)
     await phone.click(".task")
     await phone.wait_for_selector(".history li")
     await screenshot(phone, "squad-task", docs=True)
+    await phone.click("#back")
+    await phone.click("#tab-sup")
+    await phone.wait_for_selector(".sup-item")
+    await screenshot(phone, "squad-supervision", docs=True)
     await phone.context.close()
+    assert incident["squad_id"]
     page_errors.check()

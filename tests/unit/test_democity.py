@@ -203,19 +203,26 @@ def test_special_zones_raise_priority(
 def test_squads(city: DemoCity) -> None:
     kinds = Counter(s["kind"] for s in city.squads)
     assert kinds["centre"] == 1
-    assert kinds["street"] == 10
+    assert kinds["street"] == 10 + 2  # the street squads (中队) and two area brigades (大队)
     assert kinds["specialist"] >= 2
     ids = [s["id"] for s in city.squads]
     assert len(ids) == len(set(ids))
     (centre,) = [s for s in city.squads if s["kind"] == "centre"]
     assert centre["id"] == "hp-centre"
     assert centre["name"] == "黄浦区城管执法指挥中心"
-    for squad in city.squads:
+    brigades = {s["id"] for s in city.squads if s["id"].startswith("hp-dd-")}
+    assert len(brigades) == 2
+    for n, squad in enumerate(city.squads):
         assert set(squad) >= {"id", "name", "kind", "skills"}
-        if squad["kind"] != "centre":
-            assert squad["parent_id"] == centre["id"]
-    names = {s["name"] for s in city.squads if s["kind"] == "street"}
-    assert names == {f"{street}城管执法中队" for street in STREETS}
+        if squad["kind"] == "centre":
+            continue
+        # three tiers: 支队 (the centre) → 大队 → 中队; a parent comes before its children
+        parent = centre["id"] if squad["id"] in brigades or squad["kind"] == "specialist" else None
+        assert squad["parent_id"] == parent or squad["parent_id"] in brigades
+        assert squad["parent_id"] in ids[:n]
+    squads = [s for s in city.squads if s["kind"] == "street" and s["id"] not in brigades]
+    assert {s["name"] for s in squads} == {f"{street}城管执法中队" for street in STREETS}
+    assert {s["parent_id"] for s in squads} == brigades
 
 
 def test_zones_name_their_squads(city: DemoCity, features: dict[str, dict[str, Any]]) -> None:
