@@ -95,6 +95,7 @@ class StepType(StrEnum):
     RETURNED = "supervision.returned"
     ACCEPTED = "supervision.accepted"
     CLOSED = "supervision.closed"
+    ASSIGNED = "supervision.assigned"
 
 
 STEP_LABELS: Final[Mapping[StepType, str]] = {
@@ -105,6 +106,7 @@ STEP_LABELS: Final[Mapping[StepType, str]] = {
     StepType.RETURNED: "退回重办",
     StepType.ACCEPTED: "审核通过",
     StepType.CLOSED: "办结",
+    StepType.ASSIGNED: "指定答复单位",
 }
 
 
@@ -254,6 +256,15 @@ class ReviewIn(BaseModel):
     accepted: bool
     reason: Annotated[str, Field(max_length=2000), Clean] | None = None
     deadline: AwareDatetime | None = None
+
+
+class AssignIn(BaseModel):
+    """The body of ``POST /api/v1/supervision-items/{id}/assign``."""
+
+    model_config = _STRICT
+
+    tier_id: Annotated[str, Field(min_length=1, max_length=100), Clean]
+    note: Annotated[str, Field(max_length=2000), Clean] = ""
 
 
 class CloseIn(BaseModel):
@@ -475,6 +486,28 @@ def review(
     if cmd.deadline is not None:
         detail["deadline"] = format_time(deadline, calendar.tz)
     return Decision(after, _step(StepType.RETURNED, item, after, who, now, "return", **detail))
+
+
+def assign(item: Item, cmd: AssignIn, who: Principal, now: datetime) -> Decision:
+    """The centre names the tier that must answer: an item opened without one (a leader's or
+    media report not dispatched yet), or handed to another tier while a reply is owed."""
+    require_centre(who, "assign a supervision item")
+    _require(item, tuple(RUNNING), "assign")
+    if cmd.tier_id == item.tier_id:
+        raise ValidationFailed("tier_id: the item is already that tier's", field="tier_id")
+    after = _revise(item, now, tier_id=cmd.tier_id)
+    step = _step(
+        StepType.ASSIGNED,
+        item,
+        after,
+        who,
+        now,
+        "assign",
+        tier_id=cmd.tier_id,
+        from_tier_id=item.tier_id,
+        note=cmd.note,
+    )
+    return Decision(after, step)
 
 
 def close(item: Item, cmd: CloseIn, who: Principal, now: datetime) -> Decision:

@@ -61,7 +61,8 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json
          updated_at, version, due_at)"""
 UPDATE_ITEM: Final = """
 UPDATE supervision_items SET state = $2, colour = $3, deadline = $4, yellow_at = $5,
-    escalated_to = $6, round = $7, closed_at = $8, updated_at = $9, version = $10, due_at = $11
+    escalated_to = $6, round = $7, closed_at = $8, updated_at = $9, version = $10, due_at = $11,
+    tier_id = $12
 WHERE id = $1"""
 SELECT_ITEM: Final = f"SELECT {COLUMNS} FROM supervision_items WHERE id = $1"
 LOCK_ITEM: Final = f"SELECT {COLUMNS} FROM supervision_items WHERE id = $1 FOR UPDATE"
@@ -161,7 +162,8 @@ async def insert(conn: store.Connection, items: Sequence[core.Item]) -> None:
 
 
 async def save(conn: store.Connection, item: core.Item) -> None:
-    """Write a changed item's row (its state, colour, clock, escalation and next due)."""
+    """Write a changed item's row (its state, colour, clock, escalation, answering tier and
+    next due)."""
     await conn.execute(
         UPDATE_ITEM,
         item.id,
@@ -175,6 +177,7 @@ async def save(conn: store.Connection, item: core.Item) -> None:
         item.updated_at,
         item.version,
         item.due_at,
+        item.tier_id,
     )
 
 

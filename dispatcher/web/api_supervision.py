@@ -213,6 +213,10 @@ async def _step(request: web.Request, doing: str) -> web.Response:
     elif doing == "review":
         core.require_centre(who, "review a reply")
         review_in = core.parse(core.ReviewIn, await request.read())
+    elif doing == "assign":
+        assign_in = core.parse(core.AssignIn, await request.read())
+        if assign_in.tier_id not in rt.ref.squads:
+            raise ValidationFailed(f"tier_id: no squad {assign_in.tier_id}", field="tier_id")
     else:
         core.require_centre(who, "close an item")
         close_in = core.parse(core.CloseIn, await request.read())
@@ -227,12 +231,19 @@ async def _step(request: web.Request, doing: str) -> web.Response:
         elif doing == "review":
             decision = core.review(item, review_in, who, work.now, rules.calendar, rules.warn_at)
             await items.add_review(work.conn, decision.step)
+        elif doing == "assign":
+            decision = core.assign(item, assign_in, who, work.now)
         else:
             decision = core.close(item, close_in, who, work.now)
         await items.save(work.conn, decision.item)
         work.record([decision.step])
     _wake(request)
     return http.json_response(present(rt, decision.item))
+
+
+async def post_assign(request: web.Request) -> web.Response:
+    """The centre names (or changes) the tier that must answer."""
+    return await _step(request, "assign")
 
 
 async def post_reply(request: web.Request) -> web.Response:
@@ -325,5 +336,6 @@ def add_routes(app: web.Application) -> None:
     router.add_post(PREFIX + "/{id}/reply", post_reply)
     router.add_post(PREFIX + "/{id}/review", post_review)
     router.add_post(PREFIX + "/{id}/close", post_close)
+    router.add_post(PREFIX + "/{id}/assign", post_assign)
     router.add_post(PREFIX + "/{id}/attachments", post_attachment)
     router.add_get(PREFIX + "/{id}/attachments/{name}", get_attachment)

@@ -33,7 +33,7 @@ from dispatcher.core.intake import IncidentIn
 from dispatcher.core.lifecycle import ActionIn
 from dispatcher.core.sampling import CheckIn, SampleIn
 from dispatcher.core.stats import COUNTS, DEFINITIONS, LABELS, RATES, RULES, TIMES
-from dispatcher.core.supervision import CloseIn, ItemIn, ReplyIn, ReviewIn
+from dispatcher.core.supervision import AssignIn, CloseIn, ItemIn, ReplyIn, ReviewIn
 from dispatcher.core.units import PositionIn, StatusIn, UnitIn
 from dispatcher.web import context as http
 from dispatcher.web.api_people import PasswordChange, PersonIn, PersonPatch, SignIn
@@ -59,6 +59,7 @@ REQUEST_MODELS: Final[tuple[type[BaseModel], ...]] = (
     ReplyIn,
     ReviewIn,
     CloseIn,
+    AssignIn,
     SignIn,
     PersonIn,
     PersonPatch,

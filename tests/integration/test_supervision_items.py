@@ -293,3 +293,48 @@ async def test_a_leader_source_incident_opens_an_item_by_itself(served: Served) 
     (covering,) = on_plain["items"]
     assert covering["tier_id"] == plain["squad_id"] == "sq-west"
     await verify_chain(served)
+
+
+async def test_the_centre_assigns_the_tier_that_must_answer(served: Served) -> None:
+    api = served.api
+    await api.load_town()
+    op = await api.token("operator")
+    west, east = await api.token("squad", "sq-west"), await api.token("squad", "sq-east")
+    _, item = await api.call(
+        "POST",
+        ITEMS,
+        op,
+        body={"kind": "media", "doc_text": "晚报曝光：东街夜市油烟扰民", "tier_id": "sq-west"},
+        expect=201,
+    )
+    path = f"{ITEMS}/{item['id']}/assign"
+    # only the centre assigns, to a known squad, and not to the tier it already is
+    await api.call("POST", path, west, body={"tier_id": "sq-east"}, expect=403)
+    status, unknown = await api.call("POST", path, op, body={"tier_id": "nope"})
+    assert (status, unknown["error"]["field"]) == (422, "tier_id")
+    await api.call("POST", path, op, body={"tier_id": "sq-west"}, expect=422)
+    _, moved = await api.call(
+        "POST", path, op, body={"tier_id": "sq-east", "note": "属东街辖区"}, expect=200
+    )
+    assert moved["tier_id"] == "sq-east"
+    # the new tier answers; the old one no longer may
+    await api.call(
+        "POST", f"{ITEMS}/{item['id']}/reply", west, body={"text": "不属本辖区"}, expect=403
+    )
+    await api.call(
+        "POST",
+        f"{ITEMS}/{item['id']}/reply",
+        east,
+        body={"text": "已督促商户安装油烟净化设施"},
+        expect=200,
+    )
+    # replied: no reply is owed, so the tier is not handed on now
+    await api.call("POST", path, op, body={"tier_id": "sq-west"}, expect=409)
+    steps = (await read(api, item["id"], op))["steps"]
+    assigned = next(s for s in steps if s["type"] == "supervision.assigned")
+    assert (assigned["detail"]["tier_id"], assigned["detail"]["from_tier_id"]) == (
+        "sq-east",
+        "sq-west",
+    )
+    assert assigned["label"] == "指定答复单位"
+    await verify_chain(served)
