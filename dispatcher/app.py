@@ -59,6 +59,7 @@ from dispatcher.web import (
     api_actions,
     api_calendar,
     api_channels,
+    api_history,
     api_hotline,
     api_incidents,
     api_media,
@@ -317,6 +318,7 @@ def add_routes(app: web.Application) -> None:
     api_reference.add_routes(app.router)
     api_tokens.add_routes(app.router)
     api_people.add_routes(app.router)
+    api_history.add_routes(app.router)
     api_media.add_routes(app)
     api_channels.add_routes(app.router)
     api_hotline.add_routes(app.router)
