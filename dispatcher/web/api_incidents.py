@@ -12,12 +12,17 @@ from dispatcher.core.errors import Forbidden, NotFound, ValidationFailed
 from dispatcher.core.incidents import Incident, State
 from dispatcher.core.intake import parse_report
 from dispatcher.core.routing import Recommendation
+from dispatcher.core.supervision import KIND_LABELS, STATE_LABELS, Kind
+from dispatcher.core.supervision import State as SupervisionState
 from dispatcher.store import records as store
 from dispatcher.web import api_units, cases
 from dispatcher.web import context as http
 from dispatcher.web.ratelimit import device_key
 
 MAX_LIST: Final = 1000
+SELECT_COVERING: Final = """
+SELECT id, kind, state, colour, deadline FROM supervision_items
+WHERE incident_ids @> ARRAY[$1::text] ORDER BY opened_at, id"""
 
 
 async def post_incident(request: web.Request) -> web.Response:
@@ -50,6 +55,20 @@ async def get_incident(request: web.Request) -> web.Response:
         entry["at"] = entry["at"].astimezone(rt.settings.zone).isoformat(timespec="milliseconds")
         entry["actor_name"] = names.get(entry["actor"])
     doc["history"] = history
+    # the supervision items (督办单) covering it: their steps are in their own history
+    covering = await rt.pool.fetch(SELECT_COVERING, incident.id)
+    doc["supervision_items"] = [
+        {
+            "id": r["id"],
+            "kind": r["kind"],
+            "kind_label": KIND_LABELS[Kind(r["kind"])],
+            "state": r["state"],
+            "state_label": STATE_LABELS[SupervisionState(r["state"])],
+            "colour": r["colour"],
+            "deadline": r["deadline"].astimezone(rt.settings.zone).isoformat(),
+        }
+        for r in covering
+    ]
     return http.json_response(doc)
 
 

@@ -270,6 +270,14 @@ async def test_a_leader_source_incident_opens_an_item_by_itself(served: Served) 
     assert item["incident_ids"] == [led["id"]]
     assert item["tier_id"] == led["squad_id"]
     assert item["opened_by"] == {"actor": "system", "name": "系统"}
+    # the incident names the item that covers it
+    _, shown = await api.call("GET", f"/api/v1/incidents/{led['id']}", op, expect=200)
+    (listed,) = shown["supervision_items"]
+    assert (listed["id"], listed["kind_label"], listed["state_label"]) == (
+        item["id"],
+        "领导批示",
+        "待答复",
+    )
     whole = await read(api, item["id"], op)
     assert whole["doc_text"] == "区长批示：请整治店外经营"
     (step,) = whole["steps"]
