@@ -91,16 +91,24 @@ def new_password(length: int = 12) -> str:
 
 
 async def create_people(base: str, admin: str) -> list[tuple[str, str, str]]:
-    """Create the demo's people; answer (login, name, password) of each."""
+    """Create the demo's people, or give those of an earlier run (the data folder is kept) a
+    new password; answer (login, name, password) of each."""
     made = []
     async with aiohttp.ClientSession() as session:
+        listed = await _call(session, "GET", f"{base}/api/v1/people", admin, None)
+        known = {p["login"]: p["id"] for p in listed.get("people", [])}
         for login, name, role, squad_id in DEMO_PEOPLE:
             password = new_password()
-            body: dict[str, Any] = {"login": login, "name": name, "role": role}
+            body: dict[str, Any] = {"name": name, "role": role, "squad_id": squad_id or ""}
             body["password"] = password
-            if squad_id:
-                body["squad_id"] = squad_id
-            await _call(session, "POST", f"{base}/api/v1/people", admin, body)
+            if login in known:
+                body["disabled"] = False
+                await _call(session, "PATCH", f"{base}/api/v1/people/{known[login]}", admin, body)
+            else:
+                body["login"] = login
+                if not squad_id:
+                    del body["squad_id"]
+                await _call(session, "POST", f"{base}/api/v1/people", admin, body)
             made.append((login, name, password))
     return made
 

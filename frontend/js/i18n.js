@@ -27,6 +27,7 @@ const WORDS = {
   "none": ["暂无", "none"],
   "who.system": ["系统", "system"],
   "who.unknown": ["（未知）", "(unknown)"],
+  "who.bootstrap": ["管理令牌 DISPATCH_ADMIN_TOKEN", "DISPATCH_ADMIN_TOKEN"],
   "nav.leader": ["领导页", "Leader"],
   "nodata": ["暂无数据", "No data"],
   // KPIs

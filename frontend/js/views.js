@@ -48,6 +48,7 @@ export function actorName(entry, ref) {
   const name = entry.actor_name || (entry.detail && entry.detail.actor_name);
   if (name) return name;
   if (!entry.actor || entry.actor === "system") return t("who.system");
+  if (entry.actor === "admin-bootstrap") return t("who.bootstrap");
   return (ref && ref.actorName(entry.actor)) || t("who.unknown");
 }
 

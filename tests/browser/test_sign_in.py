@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
+from dispatcher.demo.run import create_people
 from tests.browser.conftest import (
     ADMIN_PERSON,
     OPERATOR,
@@ -23,6 +25,7 @@ from tests.browser.conftest import (
     screenshot,
     sign_in,
 )
+from tests.integration.support import ADMIN
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -126,3 +129,23 @@ async def test_people_admin_creates_and_disables_and_the_page_returns_to_sign_in
     await sign_in(phone, "zhao.lei")
     assert await phone.text_content("#who .who-name") == "赵磊"
     page_errors.check()
+
+
+async def test_the_demo_makes_its_people_with_new_passwords_on_each_run(site: Site) -> None:
+    first = await create_people(site.base, ADMIN)
+    again = await create_people(site.base, ADMIN)  # a second run on the same data folder
+    assert [login for login, _, _ in first] == ["admin", "zhiban", "dadui", "zhongdui", "dapin"]
+    assert all(a[2] != b[2] for a, b in zip(first, again, strict=True))
+    for login, name, password in again:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            body = {"login": login, "password": password}
+            async with session.post(f"{site.base}/api/v1/session", json=body) as resp:
+                assert resp.status == 200, login
+            async with session.get(f"{site.base}/api/v1/session") as resp:
+                me = await resp.json()
+        assert me["name"] == name
+        if login == "dadui":
+            assert (me["tier_name"], len(me["scope"])) == ("大队", 6)
+        if login == "dapin":
+            assert me["role"] == "auditor"
