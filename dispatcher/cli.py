@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import sys
@@ -21,13 +22,13 @@ from aiohttp import web
 
 from dispatcher import __version__
 from dispatcher.app import create_app, stage_limits, working_calendar
-from dispatcher.core import audit
+from dispatcher.core import audit, case_files
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.holidays import HolidayBook, YearCalendar, check_year, entered_year
 from dispatcher.setting_kinds import ConfigError
 from dispatcher.settings import Settings, from_env
-from dispatcher.store import calendar, migrate, reclock, reference
+from dispatcher.store import calendar, enforcement, migrate, reclock, reference
 from dispatcher.store.changes import Changes
 from realtime.bridge import EVENTS_CHANNEL, encode
 from realtime.hub import Envelope
@@ -68,25 +69,49 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit_verify(url: str) -> int:
+def _sha256_of(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes, read in chunks; None if there is no such file."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+async def _audit_verify(url: str, media_dir: Path) -> int:
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
             checked, finding = await audit.verify(conn.cursor(audit.SELECT_CHAIN, prefetch=2000))
+            claims = await enforcement.document_claims(conn)
     finally:
         await conn.close()
-    if finding is None:
-        print(f"the history is intact: {checked} entries checked")
-        return 0
-    print(f"AUDIT FAILED at seq {finding.seq} ({finding.problem}): {finding.message}")
-    return 1
+    if finding is not None:
+        print(f"AUDIT FAILED at seq {finding.seq} ({finding.problem}): {finding.message}")
+        return 1
+    # the files of enforcement cases: their bytes against the hashes the chain keeps
+    root = media_dir  # resolved by the caller
+    actual = {
+        c: await asyncio.to_thread(_sha256_of, root / case_files.relative_path(c.case_id, c.file))
+        for c in claims
+    }
+    wrong = case_files.findings(claims, actual)
+    for mismatch in wrong:
+        print(f"AUDIT FAILED ({mismatch.problem}): {mismatch.message}")
+    if wrong:
+        return 1
+    print(
+        f"the history is intact: {checked} entries checked,"
+        f" {len(claims)} documents of cases match their hashes"
+    )
+    return 0
 
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
-    settings = _settings("audit verify", require=["database_url"])
+    settings = _settings("audit verify", require=["database_url"], only=["media_dir"])
     if settings is None:
         return 2
-    return asyncio.run(_audit_verify(settings.database_url))
+    return asyncio.run(_audit_verify(settings.database_url, settings.media_dir.resolve()))
 
 
 def cmd_serve(_: argparse.Namespace) -> int:

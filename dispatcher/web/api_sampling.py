@@ -18,21 +18,28 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from dispatcher.core.auth import ACT_ALL, READ_ALL, require_role
+from dispatcher.core.auth import ACT_ALL, READ_ALL, Principal, require_role
+from dispatcher.core.enforcement import ReviewOutcome
+from dispatcher.core.enforcement import review as review_case
 from dispatcher.core.errors import Conflict, NotFound, ValidationFailed
-from dispatcher.core.lifecycle import Context, decide
+from dispatcher.core.lifecycle import Context, Outcome, decide
 from dispatcher.core.sampling import (
+    FAILED,
     MAX_SEED,
     Candidate,
+    CheckIn,
     draw,
     items,
     parse_check,
     parse_sample,
     review_command,
 )
-from dispatcher.web import cases
+from dispatcher.store import enforcement
+from dispatcher.web import api_enforcement, cases
 from dispatcher.web import context as http
 
+#: the source a closed enforcement case is drawn as (in the stratum of filed cases, 案卷评查)
+CASE_SOURCE: Final = "enforcement_case"
 # incidents closed in the period (the history says when) and closed still
 SELECT_POPULATION: Final = """
 SELECT i.id, i.source, i.doc->>'outcome' AS outcome
@@ -117,6 +124,9 @@ async def post_sample(request: web.Request) -> web.Response:
     async with rt.pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(SELECT_POPULATION, body.start, body.end)
         candidates = [Candidate(r["id"], r["source"], r["outcome"]) for r in rows]
+        # the files of enforcement cases closed in the period (案卷评查, §14)
+        closed = await conn.fetch(enforcement.SELECT_CLOSED, body.start, body.end)
+        candidates += [Candidate(r["id"], CASE_SOURCE, Outcome.PENALTY_CASE.value) for r in closed]
         drawn = draw(candidates, strata, seed)
         sample_id = await conn.fetchval(
             INSERT_SAMPLE,
@@ -167,6 +177,8 @@ async def post_check(request: web.Request) -> web.Response:
     sample_id = _sample_id(request)
     incident_id = request.match_info["incident_id"]
     check = parse_check(await request.read())
+    if api_enforcement.is_case_id(incident_id):
+        return await _check_case(rt, who, sample_id, incident_id, check)
     cmd = review_command(check, sample_id)
     async with rt.changes.begin() as work:
         item = await work.conn.fetchrow(LOCK_ITEM, sample_id, incident_id)
@@ -198,6 +210,41 @@ async def post_check(request: web.Request) -> web.Response:
     tz = rt.settings.zone
     return http.json_response(
         {"item": item_json(checked, tz), "incident": cases.present(rt, decision.incident)}
+    )
+
+
+async def _check_case(
+    rt: http.Runtime, who: Principal, sample_id: int, case_id: str, check: CheckIn
+) -> web.Response:
+    """A case-file review (案卷评查) of a closed case: passed is recorded on the case; failed
+    asks the case's officers for a 补正 (a step of the case, not a rework of the incident)."""
+    outcome = ReviewOutcome(passed=check.result not in FAILED, note=check.note, sample_id=sample_id)
+    tz = rt.settings.zone
+    async with rt.changes.begin() as work:
+        item = await work.conn.fetchrow(LOCK_ITEM, sample_id, case_id)
+        if item is None:
+            raise NotFound(f"case {case_id} is not in sample {sample_id}")
+        if item["result"] is not None:
+            raise Conflict(f"case {case_id} was already checked: {item['result']}")
+        case = await enforcement.lock(work.conn, case_id)
+        if case is None:
+            raise ValidationFailed(f"no case {case_id}")
+        decision = review_case(case, outcome, who, work.now)
+        await enforcement.save(work.conn, decision.case, tz)
+        work.record([decision.step])
+        stored = await work.write()
+        checked = await work.conn.fetchrow(
+            RECORD_CHECK,
+            sample_id,
+            case_id,
+            check.result.value,
+            check.note,
+            work.now,
+            who.actor,
+            stored[0].seq,
+        )
+    return http.json_response(
+        {"item": item_json(checked, tz), "case": api_enforcement.present(rt, decision.case)}
     )
 
 
