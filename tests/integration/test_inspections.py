@@ -10,11 +10,21 @@ import csv
 import io
 import json
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from dispatcher.app import create_app
+from dispatcher.core import audit
 from dispatcher.core.places import default_qr_code
-from tests.integration.support import Api, console
+from dispatcher.core.times import parse_time
+from dispatcher.store.inspections import WarningLoop
+from dispatcher.web.context import RUNTIME
+from tests.integration.support import Api, console, settings_for
 
 PASSWORD = "Xq7-城管-2026"
 PHONE = "13800138000"
@@ -137,7 +147,10 @@ def plan_body(**more: Any) -> dict[str, Any]:
     }
 
 
-async def test_planned_enforcement_end_to_end(api: Api) -> None:
+async def test_planned_enforcement_end_to_end(
+    api_factory: Callable[..., Awaitable[Api]], tmp_path: Path
+) -> None:
+    api = await api_factory(media_dir=tmp_path)
     await api.load_town()
     people = await officers(api)
     report = await post_sheet(api, bureau_sheet(300))
@@ -360,3 +373,53 @@ async def test_a_squad_sees_only_its_tier_s_tasks_and_may_not_draw(api: Api) -> 
     status, answer = await api.call("POST", "/api/v1/inspection-plans", body=bad)
     assert status == 422
     assert answer["error"]["field"] == "checklist.0.category"
+
+
+async def test_tasks_turn_yellow_then_red_in_the_chained_history(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    app = create_app(settings_for(database_url, redis_url, media_dir=tmp_path))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = Api(str(server.make_url("")).rstrip("/"), session)
+            rt = app[RUNTIME]
+            await api.load_town()
+            await officers(api)
+            await post_sheet(api, bureau_sheet(30))
+            _, plan = await api.call(
+                "POST", "/api/v1/inspection-plans", body=plan_body(sample_size=3), expect=201
+            )
+            _, drawn = await api.call(
+                "POST", f"/api/v1/inspection-plans/{plan['id']}/draw", body={}, expect=200
+            )
+            first = drawn["tasks"][0]
+            yellow, deadline = at(first["yellow_at"]), at(first["deadline"])
+
+            def loop(now: datetime) -> WarningLoop:
+                return WarningLoop(rt.pool, rt.changes, lambda: rt.settings.zone, clock=lambda: now)
+
+            assert await loop(yellow - timedelta(seconds=1)).run_once() == 0
+            assert await loop(yellow).run_once() == 3  # drawn together, due together
+            assert await loop(yellow).run_once() == 0  # each fires once
+            assert await loop(deadline).run_once() == 3
+            _, task = await api.call("GET", f"/api/v1/inspection-tasks/{first['id']}", expect=200)
+            assert task["colour"] == "red"
+            assert [s["type"] for s in task["steps"]] == [
+                "inspection.assigned",
+                "inspection.warned",
+                "inspection.overdue",
+            ]
+            async with rt.pool.acquire() as conn, conn.transaction(readonly=True):
+                checked, finding = await audit.verify(conn.cursor(audit.SELECT_CHAIN))
+            assert finding is None
+            assert checked >= 1 + 1 + 3 * 3  # the plan's two steps, the tasks' three each
+    finally:
+        await server.close()
+
+
+def at(text: str) -> datetime:
+    found = parse_time(text)
+    assert found is not None
+    return found
