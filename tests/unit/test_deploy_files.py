@@ -471,6 +471,14 @@ def test_photos_may_be_larger_than_the_media_limit_of_the_app(server: Directive)
     assert re.search(location.args[-1], "/api/v1/incidents/2026112400000001/media")
 
 
+def test_files_of_cases_may_be_larger_than_the_apps_limit(server: Directive) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    location = next(loc for loc in server.all("location") if "/documents" in " ".join(loc.args))
+    assert _limit(location, server) > defaults["case_document_max_bytes"]
+    assert location.one("proxy_request_buffering").args == ["off"]
+    assert re.search(location.args[-1], "/api/v1/cases/AJ20261203000001/documents")
+
+
 def test_every_proxied_location_forwards_the_client_address(server: Directive) -> None:
     # nginx does not merge proxy_set_header across levels: a location that sets one sets all
     server_headers = _headers(server)
