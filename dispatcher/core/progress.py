@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from dispatcher.core.clocks import ClockKind, Colour, Pause, WorkingCalendar, colour
+from dispatcher.core.handover import Handover
 from dispatcher.core.times import parse_time
 from dispatcher.core.workorder import WorkOrder
 
@@ -191,6 +192,8 @@ class Progress:
     repeat_count: int = 0
     #: a 12345 work order's platform deadlines, contact, 退单 and 回访 (core/workorder.py)
     hotline: WorkOrder | None = None
+    #: the last hand-over to another department (移送, core/departments.py)
+    handover: Handover | None = None
 
     def but(self, **changes: Any) -> Progress:
         """``dataclasses.replace(self, **changes)`` at a fraction of its cost: these are made
@@ -213,6 +216,8 @@ class Progress:
             doc["suspension_requested"] = self.suspension_requested.to_json()
         if self.hotline is not None:
             doc["hotline"] = self.hotline.to_json()
+        if self.handover is not None:
+            doc["handover"] = self.handover.to_json()
         for name in _TEXTS:
             value = getattr(self, name)
             if value is not None:
@@ -287,6 +292,10 @@ def _order(value: Any) -> WorkOrder | None:
     return WorkOrder.from_json(value) if isinstance(value, Mapping) else None
 
 
+def _handover(value: Any) -> Handover | None:
+    return Handover.from_json(value) if isinstance(value, Mapping) else None
+
+
 def _count(value: Any) -> int:
     return int(value or 0)
 
@@ -300,6 +309,7 @@ _READ: Final[Mapping[str, Callable[[Any], Any]]] = {
     "clock": _clock,
     "suspension_requested": _request,
     "hotline": _order,
+    "handover": _handover,
     "suspended": bool,
     "resolution_media": _list,
     **dict.fromkeys(_COUNTS, _count),

@@ -17,7 +17,7 @@ from dispatcher.core.lifecycle import Action, Context, decide, parse_action
 from dispatcher.store import records as store
 from dispatcher.store import timers
 from dispatcher.store import units as units_store
-from dispatcher.web import api_units, cases
+from dispatcher.web import api_duty, api_units, cases
 from dispatcher.web import context as http
 
 #: roles that may take actions at all (which actions, on what, is lifecycle.authorise's)
@@ -50,7 +50,9 @@ async def post_action(request: web.Request) -> web.Response:
         require_read_incident(who, incident.squad_ids)
         recommendation = None
         if cmd.action is Action.DISPATCH and not cmd.squad_id:
-            recommendation = cases.recommendation_for(rt, incident)
+            recommendation = await api_duty.with_duty(
+                rt, incident, cases.recommendation_for(rt, incident)
+            )
         ctx = Context(
             category=rt.ref.categories.get(incident.category),
             squads=rt.ref.squads,

@@ -15,7 +15,7 @@ from dispatcher.core.routing import Recommendation
 from dispatcher.core.supervision import KIND_LABELS, STATE_LABELS, Kind
 from dispatcher.core.supervision import State as SupervisionState
 from dispatcher.store import records as store
-from dispatcher.web import api_units, cases
+from dispatcher.web import api_duty, api_units, cases
 from dispatcher.web import context as http
 from dispatcher.web.ratelimit import device_key
 
@@ -138,12 +138,13 @@ def recommendation_json(rec: Recommendation) -> dict[str, Any]:
 
 
 async def get_recommendations(request: web.Request) -> web.Response:
-    """The squads for the incident, each expanded into its best units by live position."""
+    """The squads for the incident (who is on duty first), each expanded into its best units
+    by live position."""
     rt = http.runtime(request)
     incident = await _readable(request)
-    recommendation = await api_units.with_live_units(
-        rt, incident, cases.recommendation_for(rt, incident)
-    )
+    # who is on duty and where first (posts, rosters), then each squad's best units
+    base = await api_duty.with_duty(rt, incident, cases.recommendation_for(rt, incident))
+    recommendation = await api_units.with_live_units(rt, incident, base)
     return http.json_response(recommendation_json(recommendation))
 
 
