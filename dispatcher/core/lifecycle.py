@@ -170,7 +170,7 @@ class Context:
     recommended_squad_id: str | None = None
     support_squad_ids: tuple[str, ...] = ()
     target: Incident | None = None  # the incident merged into
-    #: a dispatch as part of a squad's joint visit (综合查一次 of open items at one place)
+    #: a dispatch as part of a squad's trip for nearby cases (顺路处置: open items at one place)
     visit_id: str | None = None
 
 

@@ -1,4 +1,9 @@
-"""One visit for many (综合查一次): open incidents at one target, offered to a squad together.
+"""One trip for nearby cases (顺路处置): open incidents at one target, offered to a squad together.
+
+This is not 综合查一次, which is one planned inspection of a regulated place covering several
+departments' checklists (:mod:`dispatcher.core.inspections`); the route and the names in the
+code (``/api/v1/visits``, ``visit_id``, ``DISPATCH_VISIT_RADIUS_M``) keep "visit" so that
+clients and deployments need not change.
 
 Open incidents of a squad that are within a few tens of metres of each other, or give the same
 address, or name the same business or site (``target_name``), are one target: a squad going

@@ -1,6 +1,6 @@
 """The one path for every change of an incident's state: a unit of work.
 
-Every handler, the timer loop, CAP updates, sampling, unmerge and joint visits change
+Every handler, the timer loop, CAP updates, sampling, unmerge and visits (顺路处置) change
 incidents through :meth:`Changes.begin`::
 
     async with changes.begin([incident_id]) as work:     # BEGIN; lock the rows in id order

@@ -1,4 +1,4 @@
-"""HTTP handlers of the channels in: batch import, duplicates, unmerge, visits (综合查一次).
+"""HTTP handlers of the channels in: batch import, duplicates, unmerge, visits (顺路处置).
 
 CAP alerts (``api_cap``) and the Open311 server (``api_open311``) have modules of their own;
 :func:`add_routes` adds all of them to the route table.

@@ -1,4 +1,4 @@
-"""Bulk import from grid platforms, and one visit for many (综合查一次), on real PostgreSQL."""
+"""Bulk import from grid platforms, and one trip for nearby cases (顺路处置), on real PostgreSQL."""
 
 from __future__ import annotations
 
