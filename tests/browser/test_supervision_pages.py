@@ -99,24 +99,58 @@ async def test_an_item_is_answered_from_the_phone_and_accepted_on_the_desk(
     await phone.evaluate("window.scrollTo(0, 0)")
     await screenshot(phone, "squad-supervision-reply")
 
-    # the desk: replied (live), then accepted by the operator, by name
+    # the desk: replied (live); returned with a reason; the phone replies again
     await desk.wait_for_selector(f'{row}[data-state="replied"]', timeout=10000)
     await desk.click(row)
-    await desk.wait_for_selector('[data-sup-act="accept"]')
+    await desk.wait_for_selector('[data-sup-act="return"]')
     await desk.wait_for_selector(".sup-reply .photos img")
+    await desk.click('[data-sup-act="return"]')
+    await desk.fill('.sup-form textarea[name="return"]', "请补充整治前后对比照片")
+    await desk.click('.sup-form button[type="submit"]')
+    await desk.wait_for_selector(f'{row}[data-state="returned"]')
+    await phone.wait_for_selector('[data-sup-act="reply"]', timeout=10000)  # live, by /ws
+    assert "请补充整治前后对比照片" in str(await phone.text_content(".sup-verdict.returned"))
+    await phone.click('[data-sup-act="reply"]')
+    await phone.fill('.sup-form textarea[name="reply"]', "已补充整治前后对比照片。")
+    await phone.click('.sup-form button[type="submit"]')
+    await phone.wait_for_function("document.querySelectorAll('.sup-reply').length === 2")
+
+    # accepted and closed (办结) by the operator, each step by name
+    await desk.wait_for_selector(f'{row}[data-state="replied"]', timeout=10000)
+    await desk.wait_for_selector('[data-sup-act="accept"]')
     await desk.click('[data-sup-act="accept"]')
     await desk.wait_for_selector(f'{row}[data-state="accepted"]')
     await desk.wait_for_selector(".sup-verdict.accepted")
     assert "王值班" in str(await desk.text_content(".sup-verdict.accepted"))
+    await desk.click('[data-sup-act="close"]')
+    await desk.fill('.sup-form textarea[name="close"]', "整改到位，予以办结")
+    await desk.click('.sup-form button[type="submit"]')
+    await desk.wait_for_selector(f'{row}[data-state="closed"]')
+    await desk.wait_for_function("document.querySelectorAll('.sup-steps li').length >= 6")
     steps = await desk.eval_on_selector_all(
         ".sup-steps li", "lis => lis.map(li => li.querySelector('.who').textContent)"
     )
-    assert steps[-2:] == ["李娜", "王值班"], steps
+    assert steps[-5:] == ["李娜", "王值班", "李娜", "王值班", "王值班"], steps
     assert not [s for s in steps if s.startswith(("psn_", "tok_"))], steps
     stored = (await site.api.call("GET", f"/api/v1/supervision-items/{item['id']}"))[1]
-    assert stored["state"] == "accepted"
+    assert stored["state"] == "closed"
     assert len(stored["replies"][0]["attachments"]) == 1
-    await screenshot(desk, "desk-supervision-accepted")
+    assert [r["verdict"] for r in stored["replies"]] == ["returned", "accepted"]
+    await screenshot(desk, "desk-supervision-closed")
+
+    # a new item from the desk's own form: kind, 文号, text, tier, incidents
+    await desk.click("#sup-new")
+    await desk.select_option('#sup-dlg select[name="kind"]', "assigned_by_superior")
+    await desk.fill('#sup-dlg input[name="doc_no"]', "沪城管执法〔2026〕交办46号")
+    await desk.fill('#sup-dlg textarea[name="doc_text"]', "市局交办：外滩沿线夜间噪声专项整治")
+    await desk.select_option('#sup-dlg select[name="tier_id"]', waitan.squad_id)
+    await desk.fill('#sup-dlg input[name="incident_ids"]', incident["id"])
+    await desk.click('#sup-dlg button[type="submit"]')
+    await desk.wait_for_selector('.sup-item[aria-selected="true"] .sup-kind:text("上级交办")')
+    _, queue = await site.api.call("GET", f"/api/v1/supervision-items?incident_id={incident['id']}")
+    made = next(i for i in queue["items"] if i["kind"] == "assigned_by_superior")
+    assert made["doc_no"] == "沪城管执法〔2026〕交办46号"
+    assert made["opened_by"]["name"] == "王值班"
     page_errors.check()
 
 
