@@ -199,7 +199,8 @@ class Runtime:
     #: the hotline's status updates; None when no callback URL is set (they wait in the table)
     outbox: Outbox | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    #: what "now" is for the calendar's coverage warning (tests give a fixed instant)
+    #: what "now" is for the calendar's coverage warning and for who is on duty (勤务)
+    #: (tests give a fixed instant)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @property
