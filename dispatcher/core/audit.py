@@ -5,6 +5,9 @@ checked. It hashes a canonical JSON text of the entry's values (keys sorted; flo
 enough to be written with an exponent written as integers), so the same values read back
 from PostgreSQL's ``jsonb`` give the same text. :func:`verify` walks the history in ``seq``
 order and reports the first entry that was altered, or where an entry was removed or inserted.
+The files of enforcement cases are proven through the chain too: a step's entry keeps each
+file's SHA-256, and ``dispatch audit verify`` hashes the files again after the walk
+(:func:`dispatcher.core.case_files.findings`).
 """
 
 from __future__ import annotations
