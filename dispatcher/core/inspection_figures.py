@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from openpyxl.styles import Font
+
 from dispatcher.core.routing import Squad
 from dispatcher.core.tiers import subtree, tier_name
 
@@ -123,3 +125,48 @@ def by_squad(
         )
     rows.append({"key": None, "name": "合计", "tier": None, **figures(facts, now)})
     return rows
+
+
+# -- the monthly report's sheet -----------------------------------------------------------------
+
+#: the monthly report's sheet (and the CSV's 分组方式) of the inspection figures
+SHEET: Final = "双随机检查"
+HEADERS: Final = ("中队编号", "名称", *(LABELS[n] for n in (*COUNTS, *RATES)))
+
+
+def report_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The rows of :func:`by_squad` as the report shows them: key (合计 for the total), name,
+    then every count and rate (None where a rate has no denominator)."""
+    return [
+        [row["key"] if row["key"] is not None else "合计", row["name"]]
+        + [row[n] for n in (*COUNTS, *RATES)]
+        for row in rows
+    ]
+
+
+def fill_sheet(sheet: Any, title: str, period: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write the figures onto an openpyxl worksheet: a title, the period, the table, then each
+    figure's definition."""
+    sheet["A1"] = title
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A2"] = period
+    for c, text in enumerate(HEADERS, start=1):
+        sheet.cell(row=3, column=c, value=text).font = Font(bold=True)
+    shares = {n for n in RATES if n != "findings_per_100"}
+    names = ("key", "name", *COUNTS, *RATES)
+    for r, values in enumerate(report_rows(rows), start=4):
+        for c, (name, value) in enumerate(zip(names, values, strict=True), start=1):
+            cell = sheet.cell(row=r, column=c, value="—" if value is None else value)
+            if name in shares and value is not None:
+                cell.number_format = "0.00%"
+    below = 4 + len(rows) + 1
+    for r, name in enumerate((*COUNTS, *RATES), start=below):
+        sheet.cell(row=r, column=1, value=f"{LABELS[name]}（{name}）")
+        sheet.cell(row=r, column=3, value=DEFINITIONS[name])
+    sheet.column_dimensions["A"].width = 16
+    sheet.column_dimensions["B"].width = 18
+
+
+def csv_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The CSV's rows: 分组方式 (:data:`SHEET`), key, name, then the counts and rates."""
+    return [[SHEET, *row] for row in report_rows(rows)]

@@ -22,6 +22,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from dispatcher.core import inspection_figures
 from dispatcher.core.stats import (
     COUNTS,
     DEFINITIONS,
@@ -105,9 +106,11 @@ def write_xlsx(
     meta: Mapping[str, str],
     weights: Mapping[str, float],
     hotline: HotlineFigures | None = None,
+    inspections: Sequence[Mapping[str, Any]] | None = None,
 ) -> bytes:
     """The workbook, as bytes. ``meta`` holds ``month``, ``from``, ``to``, ``as_of``;
-    ``hotline``, when given, adds the 12345 sheet before the 说明."""
+    ``hotline``, when given, adds the 12345 sheet before the 说明; ``inspections`` (rows of
+    ``inspection_figures.by_squad``) the sheet of planned inspections."""
     book = Workbook()
     book.remove(book.active)
     bold = Font(bold=True)
@@ -147,6 +150,13 @@ def write_xlsx(
             sheet.column_dimensions[get_column_letter(c)].width = 11
     if hotline is not None:
         _hotline_sheet(book.create_sheet(HOTLINE_SHEET), meta, hotline)
+    if inspections is not None:
+        inspection_figures.fill_sheet(
+            book.create_sheet(inspection_figures.SHEET),
+            f"{TITLE}（{meta['month']}）— 双随机检查 · 综合查一次",
+            _period_text(meta),
+            inspections,
+        )
     _notes(book.create_sheet(NOTES_SHEET), meta, weights, hotline)
     buffer = io.BytesIO()
     book.save(buffer)
@@ -222,7 +232,11 @@ def _notes(
     sheet.column_dimensions["B"].width = 110
 
 
-def write_csv(figures: Mapping[GroupBy, Figures], hotline: HotlineFigures | None = None) -> bytes:
+def write_csv(
+    figures: Mapping[GroupBy, Figures],
+    hotline: HotlineFigures | None = None,
+    inspections: Sequence[Mapping[str, Any]] | None = None,
+) -> bytes:
     """Every grouping's rows and its 合计 row, in UTF-8 with a BOM (for Excel); then, when
     given, one row per 12345 figure (分组方式 12345工单, its code, its label, its value)."""
     out = io.StringIO()
@@ -236,6 +250,8 @@ def write_csv(figures: Mapping[GroupBy, Figures], hotline: HotlineFigures | None
     for name, label, value in hotline_rows(hotline) if hotline is not None else ():
         shown = NO_VALUE if value is None else _csv_value(value)
         writer.writerow([HOTLINE_SHEET, name, label, shown])
+    for row in inspection_figures.csv_rows(inspections or ()):
+        writer.writerow([NO_VALUE if v is None else _csv_value(v) for v in row])
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -263,8 +279,10 @@ def render(
     meta: Mapping[str, str],
     weights: Mapping[str, float],
     hotline: HotlineFigures | None = None,
+    inspections: Sequence[Mapping[str, Any]] | None = None,
 ) -> bytes:
-    """The report in ``fmt`` (with the 12345 figures when ``hotline`` is given)."""
+    """The report in ``fmt`` (with the 12345 figures when ``hotline`` is given, and the
+    planned inspections' when ``inspections`` is)."""
     if fmt is ReportFormat.XLSX:
-        return write_xlsx(figures, meta, weights, hotline)
-    return write_csv(figures, hotline)
+        return write_xlsx(figures, meta, weights, hotline, inspections)
+    return write_csv(figures, hotline, inspections)

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from dispatcher.core import reports
+from dispatcher.core import inspection_figures, reports
 from dispatcher.core.periods import Period, day_keys, month_period
 from dispatcher.core.stats import (
     TIMES,
@@ -44,7 +44,7 @@ from dispatcher.core.stats import (
     time_figure,
 )
 from dispatcher.core.workorder import DEFAULT_HOTLINE_RULES, HotlineRules
-from dispatcher.store import hotline_figures, reference
+from dispatcher.store import hotline_figures, inspections, reference
 from dispatcher.store import records as store
 
 #: sorting a month's rows in memory beats spilling them to disk
@@ -304,8 +304,14 @@ async def monthly_report(
     )
     tier = None if squad_id is None else sorted(ref.scope(squad_id))
     hotline = await hotline_figures.figures(pool, period, hotline_rules, squad_ids=tier)
+    # the planned inspections' sheet (双随机检查), when the month had any
+    tasks = await inspections.facts(pool, period.start, period.end, tier)
+    squads = {k: v for k, v in ref.squads.items() if tier is None or k in tier}
+    planned = inspection_figures.by_squad(tasks, squads, period.as_of, rolled_up=False)
     meta = reports.meta_for(month, period.to_json(tz), now, tz)
-    body = await asyncio.to_thread(reports.render, fmt, found, meta, weights, hotline)
+    body = await asyncio.to_thread(
+        reports.render, fmt, found, meta, weights, hotline, planned if tasks else None
+    )
     return reports.filename(month, fmt), body
 
 

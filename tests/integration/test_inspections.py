@@ -17,14 +17,16 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from openpyxl import load_workbook
 
 from dispatcher.app import create_app
 from dispatcher.core import audit
+from dispatcher.core.clocks import SHANGHAI
 from dispatcher.core.places import default_qr_code
 from dispatcher.core.times import parse_time
 from dispatcher.store.inspections import WarningLoop
 from dispatcher.web.context import RUNTIME
-from tests.integration.support import Api, console, settings_for
+from tests.integration.support import ADMIN, Api, console, settings_for
 
 PASSWORD = "Xq7-城管-2026"
 PHONE = "13800138000"
@@ -301,6 +303,17 @@ async def test_planned_enforcement_end_to_end(
     centre = next(g for g in stats["groups"] if g["key"] == "centre")
     assert centre["planned"] == total["planned"]
     _, own = await api.call("GET", "/api/v1/stats/inspections", west_token, expect=200)
+    month = datetime.now(SHANGHAI).strftime("%Y-%m")
+    async with api.session.get(
+        f"{api.base}/api/v1/reports/monthly?format=xlsx&month={month}", headers=api.headers(ADMIN)
+    ) as resp:
+        assert resp.status == 200
+        book = load_workbook(io.BytesIO(await resp.read()), read_only=True)
+    sheet = book["双随机检查"]
+    header, *rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    assert header[:4] == ("中队编号", "名称", "计划检查数", "已检查数")
+    month_total = next(r for r in rows if r[0] == "合计")
+    assert month_total[2:4] == (total["planned"], 1)
     assert {g["key"] for g in own["groups"]} == {"sq-west"}
 
     # a campaign over shops and 店外经营: its progress per squad
