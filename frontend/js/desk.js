@@ -492,7 +492,7 @@ async function start() {
     onRevoked: () => sessionEnded(state.api),
   }).start();
   document.addEventListener("keydown", onKey);
-  state.sup = new SupervisionBoard({ api: state.api, me: state.me, ref: state.ref, root: $("#sup-view"), onIncident: openCase, onChange: supCounts });
+  state.sup = new SupervisionBoard({ api: state.api, me: state.me, ref: state.ref, root: $("#sup-view"), onIncident: openCase, onChange: supCounts, breaches: true });
   state.sup.load();
   if (state.me.role === "admin") {
     state.people = new PeopleAdmin({ api: state.api, me: state.me, ref: state.ref, root: $("#people-view") });

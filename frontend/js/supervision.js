@@ -5,7 +5,7 @@
 // The desk, the squad's phone and the leader's page draw it; names, never ids or role codes.
 
 import { ApiError } from "./api.js";
-import { addWords, fmt, lang, t } from "./i18n.js";
+import { addWords, fmt, fmtRate, lang, shanghaiDay, t } from "./i18n.js";
 import { changesAll } from "./session.js";
 import { actorName, el, photos, toast } from "./views.js";
 
@@ -46,6 +46,8 @@ addWords({
   "sup.verdict.returned": ["退回", "returned"],
   "sup.back": ["返回", "Back"],
   "sup.count": ["督办", "Supervision"],
+  "sup.breaches": ["本月指标预警", "This month's threshold breaches"],
+  "sup.target": ["目标", "target"],
 });
 
 /** The kinds, states and colours in both languages (the server's label is zh-CN). */
@@ -74,6 +76,8 @@ function tierText(tier, id, ref) {
   return ref.tierLabel(id);
 }
 
+const shanghaiMonth = () => shanghaiDay().slice(0, 7);
+
 /** A datetime-local value (Asia/Shanghai wall time) as RFC 3339 with +08:00, or null. */
 function shanghaiInstant(value) {
   if (!value) return null;
@@ -91,9 +95,11 @@ export class SupervisionBoard {
    * @param {string|null} [o.tier] only this tier's items (the leader's page)
    * @param {(id: string) => void} [o.onIncident] open a covered incident
    * @param {() => void} [o.onChange] the list changed (counts)
+   * @param {boolean} [o.breaches] show this month's threshold breaches above the queue
    */
   constructor(o) {
-    Object.assign(this, { compact: false, tier: null, onIncident: null, onChange: null }, o);
+    Object.assign(this, { compact: false, tier: null, onIncident: null, onChange: null, breaches: false }, o);
+    this.breachList = [];
     this.items = new Map();
     this.selected = null;
     this.detail = null;
@@ -123,9 +129,10 @@ export class SupervisionBoard {
         this.mayChange() ? el("button", { type: "button", class: "primary", id: "sup-new", text: t("sup.new"), onclick: () => this.openNew() }) : null,
       ].filter(Boolean));
     }
+    this.warnings = el("div", { class: "sup-breaches", role: "status", hidden: true });
     this.list = el("ol", { class: "sup-list", "aria-label": t("sup.title") });
     this.pane = el("section", { class: "sup-detail", "aria-live": "polite" });
-    this.root.replaceChildren(this.bar, el("div", { class: "sup-body" + (this.compact ? " compact" : "") }, this.list, this.pane));
+    this.root.replaceChildren(this.bar, this.warnings, el("div", { class: "sup-body" + (this.compact ? " compact" : "") }, this.list, this.pane));
     this.renderDetail();
   }
 
@@ -138,7 +145,29 @@ export class SupervisionBoard {
     return q;
   }
 
+  /** The thresholds this month's figures breach (docs/API.md §7), as warnings over the queue. */
+  async loadBreaches() {
+    if (!this.breaches) return;
+    try {
+      const body = await this.api.get(`/api/v1/thresholds/breaches?period=${shanghaiMonth()}`);
+      this.breachList = (body && body.breaches) || [];
+    } catch {
+      this.breachList = [];
+    }
+    this.renderBreaches();
+  }
+
+  renderBreaches() {
+    const list = this.breachList;
+    this.warnings.hidden = !list.length;
+    this.warnings.replaceChildren(...[el("b", { text: `${t("sup.breaches")}（${list.length}）` }),
+      ...list.slice(0, 12).map((b) => el("span", { class: "sup-breach", "data-indicator": b.indicator, "data-squad": b.squad_id },
+        `${b.squad_name || this.ref.squadName(b.squad_id)} · ${b.label} ${fmtRate(b.value)}（${t("sup.target")} ${b.threshold ? b.threshold.text : ""}）`)),
+      list.length > 12 ? el("span", { text: "…" }) : null].filter(Boolean));
+  }
+
   async load() {
+    this.loadBreaches();
     try {
       const body = await this.api.get(`/api/v1/supervision-items?${this.query()}`);
       this.items = new Map(((body && body.items) || []).map((i) => [i.id, i]));

@@ -203,6 +203,8 @@ async def test_screenshots_of_every_page(
     # the supervision queue: three colours; the yellow item, with its text and steps
     await desk.click('#desk-views [data-view="supervision"]')
     await desk.wait_for_selector('.sup-item[data-colour="red"]', timeout=15000)
+    # this month's threshold breaches, as warnings over the queue
+    await desk.wait_for_selector(".sup-breaches .sup-breach", timeout=15000)
     # a yellow one: 80% of its 12 seconds gone, the desk told by /ws; shown before it is red
     yellow = {
         "kind": "leader_instruction",
