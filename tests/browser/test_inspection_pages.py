@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from dispatcher.core.places import default_qr_code
-from tests.browser.conftest import PASSWORD, PageErrors, Site, screenshot
+from tests.browser.conftest import OPERATOR, PASSWORD, PageErrors, Site, screenshot
 from tests.browser.test_pages import jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -118,3 +118,61 @@ async def test_a_drawn_task_reaches_the_phone_and_is_completed_there(
     assert len(page_errors.errors) == 1
     assert "422" in page_errors.errors[0]
     assert "/result" in page_errors.errors[0]
+
+
+async def test_the_desk_draws_a_plan_with_a_published_seed(
+    site: Site, open_page: Callable[..., Any], page_errors: PageErrors
+) -> None:
+    waitan = next(s for s in site.city.streets if s.zone_id.endswith("waitan"))
+    rng = random.Random(5)
+    for n in range(6):
+        lon, lat, _ = site.city.random_point(rng, waitan)
+        body = {"name": f"沿街商铺{n}", "kind": "shop", "lon": lon, "lat": lat}
+        await site.api.call("PUT", f"/api/v1/places/HP-{n}", body=body, expect=201)
+    now = datetime.now(UTC)
+    _, plan = await site.api.call(
+        "POST",
+        "/api/v1/inspection-plans",
+        body={
+            "name": "外滩门店双随机抽查",
+            "tier_id": waitan.squad_id,
+            "checklist": [
+                {"id": "cg-1", "department": "城管", "text": "门责", "category": "200512"}
+            ],
+            "sample_size": 3,
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(),
+        },
+        expect=201,
+    )
+    _, campaign = await site.api.call(
+        "POST",
+        "/api/v1/campaigns",
+        body={
+            "name": "外滩沿街商铺专项整治",
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(),
+            "place_kinds": ["shop"],
+            "targets": {"inspections": 3},
+        },
+        expect=201,
+    )
+    desk = await open_page(f"{site.base}/static/desk.html", 1600, 1000, login=OPERATOR)
+    await desk.wait_for_function("window.__desk && window.__desk.ready()", timeout=15000)
+    await desk.click('#desk-views [data-view="plans"]')
+    row = f'.jh-plan[data-plan="{plan["id"]}"]'
+    await desk.wait_for_selector(f'{row}[data-state="draft"]')
+    assert await desk.is_hidden("#main")
+    await desk.fill(f"{row} .jh-seed-in", "外滩-2026-公示种子")
+    await desk.click(f"{row} .jh-draw")
+    await desk.wait_for_selector(f'{row}[data-state="drawn"]', timeout=10000)
+    assert await desk.text_content(f"{row} .jh-seed") == "外滩-2026-公示种子"
+    target = f'.jh-campaign[data-campaign="{campaign["id"]}"] [data-target="inspections"]'
+    assert await desk.text_content(target) == "检查数 0/3 (0%)"
+    await screenshot(desk, "desk-plans")
+    _, drawn = await site.api.call("GET", f"/api/v1/inspection-plans/{plan['id']}", expect=200)
+    assert len(drawn["tasks"]) == 3
+    assert drawn["seed"] == "外滩-2026-公示种子"
+    await desk.click('#desk-views [data-view="supervision"]')
+    assert await desk.is_hidden("#jh-view")
+    page_errors.check()
