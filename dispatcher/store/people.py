@@ -23,7 +23,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from dispatcher.core.auth import Principal, Role
+from dispatcher.core.auth import BOOTSTRAP_ADMIN_ID, SYSTEM_ACTOR, Principal, Role
 from dispatcher.core.errors import Conflict, NotFound, Unauthorized
 from dispatcher.core.people import Person, new_person_id
 from dispatcher.store import records as store
@@ -65,6 +65,8 @@ SELECT id, name FROM people WHERE id = ANY($1::text[])
 UNION ALL
 SELECT id, name FROM tokens WHERE id = ANY($1::text[])"""
 
+#: the names of the actors no table holds: the system's own steps, the bootstrap admin token
+OWN_NAMES: Final = {SYSTEM_ACTOR: "系统", str(BOOTSTRAP_ADMIN_ID): "DISPATCH_ADMIN_TOKEN"}
 CACHE_SECONDS: Final = 5.0
 #: a hash of nothing anyone can sign in with: checked against when the sign-in name is unknown,
 #: so that an unknown name takes as long to refuse as a wrong password
@@ -216,11 +218,14 @@ class PeopleBook:
         await self._pool.execute(UPDATE_PASSWORD, person_id, await hash_password(new))
 
     async def names(self, ids: Iterable[str]) -> dict[str, str]:
-        """The names of the people and tokens among ``ids`` (what the history calls actors)."""
+        """The names of the actors among ``ids``: people's, tokens', and the system's own
+        (:data:`OWN_NAMES`)."""
         wanted = sorted({i for i in ids if i})
-        if not wanted:
-            return {}
-        return {r["id"]: r["name"] for r in await self._pool.fetch(SELECT_NAMES, wanted)}
+        found = {i: OWN_NAMES[i] for i in wanted if i in OWN_NAMES}
+        asked = [i for i in wanted if i not in found]
+        if asked:
+            found.update({r["id"]: r["name"] for r in await self._pool.fetch(SELECT_NAMES, asked)})
+        return found
 
 
 @dataclass(frozen=True)

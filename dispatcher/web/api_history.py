@@ -18,8 +18,9 @@ from typing import Any, Final
 from aiohttp import web
 
 from dispatcher.core import jsontext
-from dispatcher.core.auth import BOOTSTRAP_ADMIN_ID, READ_ALL, SYSTEM_ACTOR, require_role
+from dispatcher.core.auth import READ_ALL, require_role
 from dispatcher.core.periods import parse_period
+from dispatcher.store.people import OWN_NAMES
 from dispatcher.web import context as http
 
 SELECT_EXPORT: Final = """
@@ -45,8 +46,6 @@ HEADER: Final = (
     "说明 detail",
     "哈希 hash",
 )
-#: names of the actors no table holds
-OWN_NAMES: Final = {SYSTEM_ACTOR: "系统", str(BOOTSTRAP_ADMIN_ID): "DISPATCH_ADMIN_TOKEN"}
 CHUNK_ROWS: Final = 500
 
 

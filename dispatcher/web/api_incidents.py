@@ -49,7 +49,7 @@ async def get_incident(request: web.Request) -> web.Response:
     incident = await _readable(request)
     doc = cases.present(rt, incident)
     history = await store.history_of(rt.pool, incident.id)
-    # who acted, by name: a person's or a token's (the system's own steps have none)
+    # who acted, by name: a person's, a token's, or 系统 for the system's own steps
     names = await rt.people.names(entry["actor"] for entry in history)
     for entry in history:
         entry["at"] = entry["at"].astimezone(rt.settings.zone).isoformat(timespec="milliseconds")

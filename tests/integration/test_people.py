@@ -170,6 +170,10 @@ async def test_a_changing_request_with_the_cookie_needs_the_csrf_token(
     created = incident["history"][0]
     assert created["actor"].startswith("psn_")
     assert created["actor_name"] == "duty.op"
+    # the bootstrap admin token's and the system's steps are named too
+    _, by_admin = await api.report(ADMIN, external_id="named-by-admin", source="citizen")
+    _, shown = await api.call("GET", f"/api/v1/incidents/{by_admin['id']}")
+    assert shown["history"][0]["actor_name"] == "DISPATCH_ADMIN_TOKEN"
     # reading needs no CSRF token
     assert (await page.call("GET", "/api/v1/incidents", csrf=False))[0] == 200
 
