@@ -180,7 +180,7 @@ class Progress:
     on_time: bool | None = None
     #: the incidents merged into this one (by an operator or by dedup)
     merged_ids: tuple[str, ...] = ()
-    #: the squad's joint visit (综合查一次 of open items at one place) it was dispatched in
+    #: the squad's trip for nearby cases (顺路处置: open items at one place) it was dispatched in
     visit_id: str | None = None
     #: the incident it was merged into before an operator unmerged it
     unmerged_from: str | None = None

@@ -10,6 +10,7 @@ import { LiveFeed } from "./live.js";
 import { Outbox } from "./outbox.js";
 import { readsAll, sessionEnded, signedIn } from "./session.js";
 import { DutyPanel } from "./duty.js";
+import { InspectionBoard } from "./inspections.js";
 import { SupervisionBoard } from "./supervision.js";
 import { el, historyList, photos, toast } from "./views.js";
 
@@ -312,6 +313,7 @@ function onOutboxChange() {
 
 function onEvent(ev) {
   if (ev.item && state.sup) state.sup.onItem(ev.item);
+  if (ev.inspection && state.insp) state.insp.onTask(ev.inspection);  // 检查任务 (inspections.js)
   if (!ev.incident) return;
   const before = state.store.get(ev.incident.id);
   state.store.upsert(ev.incident);
@@ -374,9 +376,12 @@ function selectTab(tab) {
   $("#tab-tasks").setAttribute("aria-selected", String(tab === "tasks"));
   $("#tab-verify").setAttribute("aria-selected", String(tab === "verify"));
   $("#tab-sup").setAttribute("aria-selected", String(tab === "sup"));
-  $("#tasks").hidden = tab === "sup";
+  $("#tab-insp").setAttribute("aria-selected", String(tab === "insp"));
+  $("#tasks").hidden = tab === "sup" || tab === "insp";
   $("#sup").hidden = tab !== "sup";
-  document.querySelector(".sq-bar").hidden = tab === "sup";
+  $("#insp").hidden = tab !== "insp";
+  document.querySelector(".sq-bar").hidden = tab === "sup" || tab === "insp";
+  if (tab === "insp") { closeTask(); state.insp.render(); return; }
   if (tab === "sup") { closeTask(); state.sup.load(); } else renderList();
 }
 
@@ -405,6 +410,8 @@ async function start() {
   state.sup.load();
   state.duty = new DutyPanel({ api: state.api, root: $("#duty") });  // 勤务: shift, post, check-in
   state.duty.load();
+  state.insp = new InspectionBoard({ api: state.api, root: $("#insp"), count: $("#n-insp") });
+  state.insp.load();
   $("#squad-name").textContent = state.squadId ? state.ref.squadName(state.squadId) : t("squad.title");
   state.outbox = new Outbox(state.api, onOutboxResult, onOutboxChange);
   await state.outbox.refresh();
@@ -432,6 +439,7 @@ async function start() {
 $("#tab-tasks").addEventListener("click", () => selectTab("tasks"));
 $("#tab-verify").addEventListener("click", () => selectTab("verify"));
 $("#tab-sup").addEventListener("click", () => selectTab("sup"));
+$("#tab-insp").addEventListener("click", () => selectTab("insp"));
 $("#sound").addEventListener("click", unlockAudio);
 document.addEventListener("pointerdown", unlockAudio, { once: true });
 $("#lang").addEventListener("click", () => {
