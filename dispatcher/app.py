@@ -58,12 +58,18 @@ from dispatcher.store.tokens import TokenBook
 from dispatcher.web import (
     api_actions,
     api_calendar,
+    api_campaigns,
     api_channels,
+    api_duty,
+    api_enforcement,
+    api_handovers,
     api_history,
     api_hotline,
     api_incidents,
+    api_inspections,
     api_media,
     api_people,
+    api_places,
     api_reference,
     api_sampling,
     api_stats,
@@ -328,6 +334,12 @@ def add_routes(app: web.Application) -> None:
     api_sampling.add_routes(app.router)
     api_calendar.add_routes(app.router)
     api_supervision.add_routes(app)
+    api_enforcement.add_routes(app)
+    api_duty.add_routes(app.router)
+    api_handovers.add_routes(app.router)
+    api_places.add_routes(app.router)
+    api_inspections.add_routes(app)
+    api_campaigns.add_routes(app.router)
     openapi.add_routes(app.router)
     if FRONTEND_DIR.is_dir():
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)

@@ -90,6 +90,19 @@ def variable(
     )
 
 
+def _departments(raw: str) -> tuple[tuple[str, str], ...]:
+    """``code:名称,...`` as (code, name) pairs; raise ValueError."""
+    found: dict[str, str] = {}
+    for item in raw.split(","):
+        code, sep, name = (part.strip() for part in item.partition(":"))
+        if not item.strip():
+            continue
+        if not sep or not code or not name or any(c.isspace() for c in code) or code in found:
+            raise ValueError(f"{item.strip()!r}: each department once, as code:名称")
+        found[code] = name
+    return tuple(found.items())
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(variable, field))
 def _table(cls: type[T]) -> type[T]:
     """``dataclass(frozen=True)``, telling type checkers that :func:`variable` makes fields."""
@@ -269,8 +282,8 @@ class Settings:
     visit_radius_m: float = variable(
         "DISPATCH_VISIT_RADIUS_M",
         Number(0),
-        "open incidents this close together (metres) are offered to a squad as one visit"
-        " (综合查一次)",
+        "open incidents this close together (metres) are offered to a squad as one trip"
+        " (顺路处置; not 综合查一次, a combined inspection)",
         default=30.0,
     )
     open311_jurisdiction_id: str | None = variable(
@@ -455,6 +468,83 @@ class Settings:
             "leader_instruction:5,media:3,environmental_inspection:5,petition:40,"
             "deputies_proposal:60,assigned_by_superior:5,internal:5"
         ),
+    )
+    case_number_prefix: str = variable(
+        "DISPATCH_CASE_NUMBER_PREFIX",
+        Text("the bureau's short name, e.g. 某区城管"),
+        "the short name of the bureau that begins an enforcement case's number:"
+        " `{prefix}罚〔{year}〕{serial}号`, the serial counted from 1 each year (docs/API.md §14)",
+        default="城管",
+    )
+    case_filing_days: float = variable(
+        "DISPATCH_CASE_FILING_DAYS",
+        Number(0, 366, above=True),
+        "the 立案 limit of an enforcement case: natural days from the discovery of its 案源 to"
+        " 立案 (立案超期 past it). 15: 《住房和城乡建设行政处罚程序规定》 (住建部令第55号, 2022)"
+        " has a lead checked within 15 days and filed if it holds; 市场监管 counts 15 working days",
+        default=15.0,
+    )
+    case_decision_days: float = variable(
+        "DISPATCH_CASE_DECISION_DAYS",
+        Number(0, 3650, above=True),
+        "the 结案 limit of a general-procedure (普通程序) case: natural days from 立案 to the"
+        " decision (结案超期 past it). 90: 《行政处罚法》 (2021) 第60条",
+        default=90.0,
+    )
+    case_extension_days: float = variable(
+        "DISPATCH_CASE_EXTENSION_DAYS",
+        Number(0, 366, above=True),
+        "the natural days an approved extension (延期, 负责人批准) adds to a case's 结案 limit"
+        " when the step names none. 30: 住建部令第55号 and 《市场监督管理行政处罚程序规定》",
+        default=30.0,
+    )
+    case_statement_days: float = variable(
+        "DISPATCH_CASE_STATEMENT_DAYS",
+        Number(0, 60, above=True),
+        "working days after 告知 in which the party may state its case and ask for a hearing"
+        " (陈述申辩, 听证); a decision before then needs the party's waiver. 5: 《行政处罚法》"
+        " 第64条 (听证 asked for within 5 days), working days by 第85条",
+        default=5.0,
+    )
+    case_document_max_bytes: int = variable(
+        "DISPATCH_CASE_DOCUMENT_MAX_BYTES",
+        Whole(1),
+        "largest file of an enforcement case (photo, PDF, recorder audio or video) accepted,"
+        " streamed to disk while hashed (413 above it)",
+        default=1024 * 1024 * 1024,
+    )
+    case_camera_confidence: float = variable(
+        "DISPATCH_CASE_CAMERA_CONFIDENCE",
+        Number(0, 1),
+        "a camera detection (source `camera`) opens an off-site case (非现场执法) only at or"
+        " above this confidence, and only with its images",
+        default=0.9,
+    )
+    departments: tuple[tuple[str, str], ...] = variable(
+        "DISPATCH_DEPARTMENTS",
+        Parser(
+            _departments,
+            "code:名称 pairs separated by commas, each code once",
+            lambda pairs: ",".join(f"{code}:{name}" for code, name in pairs),
+        ),
+        "the other departments incidents are handed over to (移送, docs/API.md §16), by code;"
+        " a department's token names one (police or ga: 公安, closed as handed_to_police)",
+        default=_departments(
+            "scjg:市场监管,sthj:生态环境,zj:住建,police:公安,jt:交通,sw:水务,yl:园林绿化"
+        ),
+    )
+    duty_check_in_radius_m: float = variable(
+        "DISPATCH_DUTY_CHECK_IN_RADIUS_M",
+        Number(0, above=True),
+        "an officer checks in at a post (岗点) only within this many metres of it"
+        " (docs/API.md §15)",
+        default=200.0,
+    )
+    duty_late_minutes: float = variable(
+        "DISPATCH_DUTY_LATE_MINUTES",
+        Number(0),
+        "a check-in later than this many minutes after the shift's start is flagged late",
+        default=10.0,
     )
     # Without a variable: clients are told both limits (docs/API.md), and deploy/nginx.conf's
     # limits sit just above them so that the app's own JSON 413 answers. Tests may set them.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Final
 
 import shapely
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Point, Polygon
 
 from geo.errors import InvalidGeometry
 
@@ -149,6 +149,18 @@ def _polygon(value: object, where: str, budget: PositionBudget) -> Polygon:
         for j, ring in enumerate(value)
     ]
     return Polygon(rings[0], rings[1:])
+
+
+def read_point(value: object) -> Point:
+    """Read a GeoJSON Point's coordinates, ``[lon, lat]`` or ``[lon, lat, alt]`` (WGS84);
+    raise :class:`InvalidGeometry` with the first problem found."""
+    if not isinstance(value, list | tuple) or not 2 <= len(value) <= 3:
+        raise InvalidGeometry(f"point is {json_kind(value)}, not [lon, lat] or [lon, lat, alt]")
+    lon = _coordinate(value[0], "longitude", 180, "point")
+    lat = _coordinate(value[1], "latitude", 90, "point")
+    if len(value) == 3:
+        _coordinate(value[2], "altitude", 10**7, "point")
+    return Point(lon, lat)
 
 
 def explain_invalid(reason: str) -> str:

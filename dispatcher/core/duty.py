@@ -35,11 +35,15 @@ from dispatcher.core.routing import Candidate, Recommendation
 from dispatcher.core.times import format_time
 from dispatcher.core.validation import Clean, validation_error
 from geo.distance import LocalFrame, distance_m
+from geo.errors import InvalidGeometry
+from geo.geojson import PositionBudget, read_point, read_polygonal
 
 #: how long before a shift an officer may check in already
 EARLY: Final = timedelta(minutes=30)
 #: the radius of a post that is a point, for the recommendation (an incident "at" the post)
 POINT_POST_RADIUS_M: Final = 100.0
+#: the most positions a post's polygon may have (a post is a street corner or a square)
+POST_POSITIONS: Final = 10_000
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200), Clean]
@@ -55,15 +59,17 @@ class PostPlaceIn(BaseModel):
 
     @model_validator(mode="after")
     def _shape(self) -> PostPlaceIn:
+        # read as the zones are (geo.geojson): every shape of input gets its reason, none a 500
         try:
-            geom = shape({"type": self.type, "coordinates": self.coordinates})
-        except (ValueError, TypeError, IndexError, AttributeError) as exc:
-            raise ValueError(f"not a GeoJSON {self.type}: {exc}") from None
-        if geom.is_empty or not geom.is_valid:
-            raise ValueError(f"not a valid {self.type}")
-        minx, miny, maxx, maxy = geom.bounds
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise ValueError("coordinates out of WGS84 range")
+            if self.type == "Polygon":
+                read_polygonal(
+                    {"type": "Polygon", "coordinates": self.coordinates},
+                    PositionBudget(POST_POSITIONS, POST_POSITIONS),
+                )
+            else:
+                read_point(self.coordinates)
+        except InvalidGeometry as exc:
+            raise ValueError(f"not a usable GeoJSON {self.type}: {exc.reason}") from None
         return self
 
 

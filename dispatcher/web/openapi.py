@@ -28,14 +28,21 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dispatcher.core.campaigns import CampaignIn
+from dispatcher.core.departments import HandoverActionIn, HandOverIn
+from dispatcher.core.duty import CheckInIn, PostIn, RosterIn, ShiftIn
+from dispatcher.core.enforcement import CaseIn, StepIn
 from dispatcher.core.hotline import HotlineIn
+from dispatcher.core.inspections import DrawIn, PlanIn, ResultIn
 from dispatcher.core.intake import IncidentIn
 from dispatcher.core.lifecycle import ActionIn
+from dispatcher.core.places import PlaceIn
 from dispatcher.core.sampling import CheckIn, SampleIn
 from dispatcher.core.stats import COUNTS, DEFINITIONS, LABELS, RATES, RULES, TIMES
 from dispatcher.core.supervision import AssignIn, CloseIn, ItemIn, ReplyIn, ReviewIn
 from dispatcher.core.units import PositionIn, StatusIn, UnitIn
 from dispatcher.web import context as http
+from dispatcher.web.api_handovers import DepartmentTokenIn
 from dispatcher.web.api_people import PasswordChange, PersonIn, PersonPatch, SignIn
 from dispatcher.web.api_reference import SquadIn
 from dispatcher.web.api_tokens import TokenIn
@@ -64,6 +71,20 @@ REQUEST_MODELS: Final[tuple[type[BaseModel], ...]] = (
     PersonIn,
     PersonPatch,
     PasswordChange,
+    CaseIn,
+    StepIn,
+    PostIn,
+    ShiftIn,
+    RosterIn,
+    CheckInIn,
+    HandOverIn,
+    HandoverActionIn,
+    DepartmentTokenIn,
+    PlaceIn,
+    PlanIn,
+    DrawIn,
+    ResultIn,
+    CampaignIn,
 )
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from dispatcher.core import duty
 from dispatcher.core.errors import ValidationFailed
@@ -221,3 +222,24 @@ def test_a_joint_post_names_the_police_and_a_bad_place_is_refused() -> None:
             b'{"squad_id":"s","name":"x","starts_on":"2026-12-07","cycle_days":3,'
             b'"pattern":{"A":["early"]},"members":[]}',
         )
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        {"type": "Polygon", "coordinates": {}},
+        {"type": "Polygon", "coordinates": [[[121.4, 31.2], [121.5, 31.2], [121.4, 31.2]]]},
+        {
+            "type": "Polygon",
+            "coordinates": [[[121.4, 31.2], [121.5, 31.2], [121.5, 91], [121.4, 31.2]]],
+        },
+        {"type": "Point", "coordinates": [121.4]},
+        {"type": "Point", "coordinates": ["121.4", 31.2]},
+        {"type": "Point", "coordinates": [181, 31.2]},
+    ],
+)
+def test_a_post_place_that_is_no_usable_geojson_is_refused_with_its_reason(
+    place: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError, match="not a usable GeoJSON"):
+        duty.PostPlaceIn.model_validate(place)

@@ -98,10 +98,28 @@ DEFAULTS: dict[str, Any] = {
         "leader_instruction:5,media:3,environmental_inspection:5,petition:40,"
         "deputies_proposal:60,assigned_by_superior:5,internal:5"
     ),
+    "DISPATCH_CASE_NUMBER_PREFIX": "城管",
+    "DISPATCH_CASE_FILING_DAYS": 15.0,
+    "DISPATCH_CASE_DECISION_DAYS": 90.0,
+    "DISPATCH_CASE_EXTENSION_DAYS": 30.0,
+    "DISPATCH_CASE_STATEMENT_DAYS": 5.0,
+    "DISPATCH_CASE_DOCUMENT_MAX_BYTES": 1024 * 1024 * 1024,
+    "DISPATCH_CASE_CAMERA_CONFIDENCE": 0.9,
     "DISPATCH_ESCALATION_STEP": 0.5,
     "DISPATCH_THRESHOLDS": Thresholds.parse(
         "disposal_rate>=98%,on_time_rate>=95%,close_rate>=95%,rework_rate<=5%"
     ),
+    "DISPATCH_DEPARTMENTS": (
+        ("scjg", "市场监管"),
+        ("sthj", "生态环境"),
+        ("zj", "住建"),
+        ("police", "公安"),
+        ("jt", "交通"),
+        ("sw", "水务"),
+        ("yl", "园林绿化"),
+    ),
+    "DISPATCH_DUTY_CHECK_IN_RADIUS_M": 200.0,
+    "DISPATCH_DUTY_LATE_MINUTES": 10.0,
 }
 
 
