@@ -16,6 +16,7 @@ import sys
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Final
 
 import asyncpg
 from aiohttp import web
@@ -135,9 +136,10 @@ def cmd_serve(_: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     # imported here: the demo needs the optional `embedded` packages, serve does not
-    from dispatcher.demo.run import run_demo  # noqa: PLC0415
+    from dispatcher.demo.run import Pace, run_demo  # noqa: PLC0415
 
-    return run_demo(Path(args.data), port=args.port, rate_per_min=args.rate, open_browser=args.open)
+    pace = Pace(args.per_day, args.speed, args.rate, args.history_days)
+    return run_demo(Path(args.data), port=args.port, pace=pace, open_browser=args.open)
 
 
 def cmd_report_monthly(args: argparse.Namespace) -> int:
@@ -193,11 +195,29 @@ async def _announce_zones(redis_url: str) -> None:
     await _announce(redis_url, {"type": "reference.changed"})
 
 
+#: the readers of boundary files, which the extra `dispatch-centre[import]` brings
+IMPORT_EXTRA_MODULES: Final = frozenset({"geopandas", "pyogrio", "pandas"})
+IMPORT_EXTRA_HINT: Final = (
+    "reading boundary files needs the zone import's extra: pip install 'dispatch-centre[import]'"
+)
+
+
 def cmd_zones_import(args: argparse.Namespace) -> int:
     """Read a boundary file, report, and (unless --dry-run) replace the zone set with it."""
-    # imported here: geopandas is slow to import and only this command needs it
+    # imported here: geopandas is slow to import and only this command needs it; it comes with
+    # the extra `dispatch-centre[import]`, which a server install need not carry
     from geo.errors import InvalidZones  # noqa: PLC0415
-    from geo.importer import FieldMap, format_report, read_zone_file  # noqa: PLC0415
+
+    try:
+        from geo.importer import FieldMap, format_report, read_zone_file  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        if exc.name not in IMPORT_EXTRA_MODULES:
+            raise
+        print(
+            f"dispatch zones import: {exc.name} is not installed; {IMPORT_EXTRA_HINT}",
+            file=sys.stderr,
+        )
+        return 2
 
     # a dry run checks the file alone when there is no database to check the squads against
     settings = _settings(
@@ -419,7 +439,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="private PostgreSQL and Redis, the demo city, a simulator")
     demo.add_argument("--data", default=".data/demo", help="data folder (default .data/demo)")
     demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--rate", type=float, default=30.0, help="simulated reports per minute")
+    demo.add_argument(
+        "--per-day", type=float, default=3000.0, help="reports a simulated day (default 3000)"
+    )
+    demo.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds a real second (default 1)"
+    )
+    demo.add_argument(
+        "--rate", type=float, default=None, help="a flat rate of reports a real minute instead"
+    )
+    demo.add_argument(
+        "--history-days", type=int, default=30, help="days of synthetic history (default 30)"
+    )
     demo.add_argument("--open", action="store_true", help="open the console in a browser")
     demo.set_defaults(func=cmd_demo)
     zones = sub.add_parser("zones", help="the zone set")

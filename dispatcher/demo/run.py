@@ -2,7 +2,9 @@
 
 Starts private PostgreSQL and Redis processes under a data folder, migrates, runs the server,
 loads the demo city through the API (as a real deployment would), creates the demo's people
-with passwords made for this run, starts the live simulator, and prints the pages' addresses
+with passwords made for this run, writes 30 days of synthetic history (dispatcher.demo.history),
+starts the live simulator (reports on a daily curve) and the simulated people who work the
+cases (dispatcher.demo.workday), and prints the pages' addresses
 and the sign-in names and passwords (never a secret in a URL). Ctrl-C stops everything it
 started.
 """
@@ -18,6 +20,7 @@ import secrets
 import signal
 import string
 import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,11 +29,14 @@ from aiohttp import web
 from shapely.geometry import Point
 
 from dispatcher.app import create_app
+from dispatcher.demo import day, history
 from dispatcher.demo.city import DemoCity, build_demo_city
 from dispatcher.demo.embedded import running_services
 from dispatcher.demo.simulator import run_simulator
+from dispatcher.demo.workday import Crew, Workday
 from dispatcher.settings import Settings
 from dispatcher.store import migrate
+from dispatcher.web.context import RUNTIME
 from geo.coords import CRS, from_wgs84
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,26 @@ async def load_city(base: str, admin: str, city: DemoCity) -> tuple[str, str]:
             )
             tokens.append(str(answer["token"]))
     return tokens[0], tokens[1]
+
+
+async def make_crew(base: str, admin: str, city: DemoCity) -> tuple[Crew, history.Actors]:
+    """Tokens for the simulated people: the centre's operator, the reports' gateway (also the
+    12345 platform), and a phone for each squad; answer them and whom the history names."""
+    async with aiohttp.ClientSession() as session:
+
+        async def token(body: dict[str, Any]) -> tuple[str, str]:
+            answer = await _call(session, "POST", f"{base}/api/v1/tokens", admin, body)
+            return str(answer["token"]), str(answer["id"])
+
+        operator = await token({"role": "operator", "name": "演示值班员（模拟）"})
+        device = await token({"role": "device", "name": "演示设备网关（模拟）"})
+        squads = {}
+        for squad in city.squads:
+            body = {"role": "squad", "name": f"{squad['name']}移动端（模拟）"}
+            squads[str(squad["id"])] = await token({**body, "squad_id": squad["id"]})
+    crew = Crew(operator[0], device[0], {s: t[0] for s, t in squads.items()})
+    who = history.actors(device[1], operator[1], {s: t[1] for s, t in squads.items()})
+    return crew, who
 
 
 #: the demo's people (login, name, role, squad): an admin, the centre's 值班长, a 大队 leader, a
@@ -175,8 +201,21 @@ async def move_units(
                 await asyncio.wait_for(stop.wait(), every_s)
 
 
-async def _serve(settings: Settings, rate_per_min: float, open_browser: bool) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=5)
+@dataclass(frozen=True)
+class Pace:
+    """How fast the demo's day runs: ``per_day`` reports a simulated day on the daily curve,
+    ``speed`` simulated seconds a real one; ``rate_per_min`` (when set) a flat rate instead;
+    ``history_days`` of synthetic history written at the start."""
+
+    per_day: float = day.PER_DAY
+    speed: float = 1.0
+    rate_per_min: float | None = None
+    history_days: int = 30
+
+
+async def _serve(settings: Settings, pace: Pace, open_browser: bool) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -190,6 +229,13 @@ async def _serve(settings: Settings, rate_per_min: float, open_browser: bool) ->
         assert settings.admin_token is not None
         operator, device = await load_city(base, settings.admin_token, city)
         people = await create_people(base, settings.admin_token)
+        crew, who = await make_crew(base, settings.admin_token, city)
+        if pace.history_days > 0:
+            print(f"  Writing {pace.history_days} days of synthetic history...", flush=True)
+            written = await history.backfill(
+                app[RUNTIME], city, who, days=pace.history_days, per_day=pace.per_day
+            )
+            print(f"  {written} synthetic past cases written (0: kept from a run before).")
         url = f"{base}/"
         accounts = "".join(
             f"    {login:<10} {password}   {name}\n" for login, name, password in people
@@ -202,17 +248,29 @@ async def _serve(settings: Settings, rate_per_min: float, open_browser: bool) ->
             f"  Leader (领导页):   {base}/static/leader.html\n"
             f"  People, passwords made for this run:\n{accounts}"
             f"  API admin token (for scripts, not the pages): {settings.admin_token}\n"
+            f"  API reference: {base}/api/docs\n"
+            f"  Simulated: about {pace.per_day:.0f} reports a day on a daily curve, "
+            f"time x{pace.speed:g}; every case, person's action and the history are synthetic.\n"
             "  Ctrl-C stops the server, the simulator, PostgreSQL and Redis.\n",
             flush=True,
         )
         if open_browser:
             webbrowser.open(url)
         simulator = loop.create_task(
-            run_simulator(base, device, city, rate_per_min=rate_per_min, stop=stop)
+            run_simulator(
+                base,
+                device,
+                city,
+                rate_per_min=pace.rate_per_min,
+                per_day=pace.per_day,
+                speed=pace.speed,
+                stop=stop,
+            )
         )
         mover = loop.create_task(move_units(base, operator, city, stop))
+        workday = loop.create_task(Workday(base, crew, speed=pace.speed).run(stop))
         await stop.wait()
-        for task in (simulator, mover):
+        for task in (simulator, mover, workday):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -221,7 +279,7 @@ async def _serve(settings: Settings, rate_per_min: float, open_browser: bool) ->
 
 
 def run_demo(
-    data: Path, *, port: int = 8080, rate_per_min: float = 30.0, open_browser: bool = False
+    data: Path, *, port: int = 8080, pace: Pace | None = None, open_browser: bool = False
 ) -> int:
     """Run the demo until Ctrl-C; answer the exit code."""
     data.mkdir(parents=True, exist_ok=True)
@@ -233,5 +291,5 @@ def run_demo(
             port=port,
             admin_token="demo-admin-" + secrets.token_hex(8),
         )
-        asyncio.run(_serve(settings, rate_per_min, open_browser))
+        asyncio.run(_serve(settings, pace or Pace(), open_browser))
     return 0

@@ -9,7 +9,8 @@ sends WGS84.
 
 :func:`make_report`, :func:`redetect` and :func:`next_batch` are pure (a seeded
 ``random.Random`` in, request bodies out); :func:`run_simulator` is the adapter that posts
-them to ``POST /api/v1/incidents`` (docs/API.md §4) until its ``stop`` event is set.
+them to ``POST /api/v1/incidents`` (docs/API.md §4) until its ``stop`` event is set, at the
+rate of the daily curve (:mod:`dispatcher.demo.day`: about 3,000 a day, few at night).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -29,6 +31,7 @@ import shapely
 
 from dispatcher.core.incidents import Source
 from dispatcher.core.request_types import RequestType
+from dispatcher.demo import day
 from dispatcher.demo.city import Camera, DemoCity
 from geo.distance import LocalFrame
 
@@ -422,23 +425,38 @@ async def run_simulator(
     device_token: str,
     city: DemoCity,
     *,
-    rate_per_min: float = 30,
+    rate_per_min: float | None = None,
+    per_day: float = day.PER_DAY,
+    speed: float = 1.0,
     stop: asyncio.Event,
     seed: int | None = None,
 ) -> None:
-    """Post reports to ``{base_url}/api/v1/incidents`` at about ``rate_per_min`` a minute
-    until ``stop`` is set; failures are logged and the simulator goes on."""
-    if rate_per_min <= 0:
+    """Post reports to ``{base_url}/api/v1/incidents`` until ``stop`` is set: ``per_day`` a
+    simulated day on the daily curve (:mod:`dispatcher.demo.day`), the simulated clock running
+    ``speed`` times as fast as the real one; or, when ``rate_per_min`` is given, that many a
+    real minute all day. Failures are logged and the simulator goes on."""
+    if rate_per_min is not None and rate_per_min <= 0:
         raise ValueError("rate_per_min must be positive")
+    if per_day <= 0 or speed <= 0:
+        raise ValueError("per_day and speed must be positive")
     rng = random.Random(seed)
-    mean_gap = 60.0 / rate_per_min
+    started, start_clock = datetime.now(CST), time.monotonic()
+
+    def rate_now() -> float:
+        """Reports a real minute now."""
+        if rate_per_min is not None:
+            return rate_per_min
+        simulated = started + timedelta(seconds=(time.monotonic() - start_clock) * speed)
+        return day.per_minute(simulated, per_day) * speed
+
     recent: deque[dict[str, Any]] = deque(maxlen=40)
     url = base_url.rstrip("/") + "/api/v1/incidents"
     headers = {"Authorization": f"Bearer {device_token}"}
     timeout = aiohttp.ClientTimeout(total=10)
-    log.info("simulator posting to %s at %.1f reports a minute", url, rate_per_min)
+    log.info("simulator posting to %s at %.1f reports a minute", url, rate_now())
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
         while not stop.is_set():
+            mean_gap = 60.0 / rate_now()
             batch = next_batch(rng, city, datetime.now(CST), recent)
             for index, body in enumerate(batch):
                 # a burst: detections a fraction of a second apart (shorter at high rates)
