@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # imported here: the demo needs the optional `embedded` packages, serve does not
     from dispatcher.demo.run import Pace, run_demo  # noqa: PLC0415
 
-    pace = Pace(args.per_day, args.speed, args.rate, args.history_days)
+    pace = Pace(args.per_day, args.speed, args.rate, args.history_days, args.history_per_day)
     return run_demo(Path(args.data), port=args.port, pace=pace, open_browser=args.open)
 
 
@@ -450,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--history-days", type=int, default=30, help="days of synthetic history (default 30)"
+    )
+    demo.add_argument(
+        "--history-per-day",
+        type=float,
+        default=100.0,
+        help="reports a day in the synthetic history (default 100: written in seconds)",
     )
     demo.add_argument("--open", action="store_true", help="open the console in a browser")
     demo.set_defaults(func=cmd_demo)

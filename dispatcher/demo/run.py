@@ -205,12 +205,15 @@ async def move_units(
 class Pace:
     """How fast the demo's day runs: ``per_day`` reports a simulated day on the daily curve,
     ``speed`` simulated seconds a real one; ``rate_per_min`` (when set) a flat rate instead;
-    ``history_days`` of synthetic history written at the start."""
+    ``history_days`` of synthetic history written at the start, ``history_per_day`` reports a
+    day (thinner than the live day by default: written through the core's decisions, a month
+    of a full day's rate would take minutes, this takes seconds)."""
 
     per_day: float = day.PER_DAY
     speed: float = 1.0
     rate_per_min: float | None = None
     history_days: int = 30
+    history_per_day: float = 100.0
 
 
 async def _serve(settings: Settings, pace: Pace, open_browser: bool) -> None:
@@ -233,7 +236,7 @@ async def _serve(settings: Settings, pace: Pace, open_browser: bool) -> None:
         if pace.history_days > 0:
             print(f"  Writing {pace.history_days} days of synthetic history...", flush=True)
             written = await history.backfill(
-                app[RUNTIME], city, who, days=pace.history_days, per_day=pace.per_day
+                app[RUNTIME], city, who, days=pace.history_days, per_day=pace.history_per_day
             )
             print(f"  {written} synthetic past cases written (0: kept from a run before).")
         url = f"{base}/"
