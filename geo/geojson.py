@@ -177,12 +177,16 @@ def explain_invalid(reason: str) -> str:
     return f"invalid geometry: {phrase} at ({x:.6f}, {y:.6f})"
 
 
-def read_polygonal(value: object, budget: PositionBudget) -> Polygon | MultiPolygon:
+def read_polygonal(
+    value: object, budget: PositionBudget, *, fixes: list[str] | None = None
+) -> Polygon | MultiPolygon:
     """Read a decoded GeoJSON geometry that must be a Polygon or MultiPolygon.
 
     Returns a valid, non-empty shapely geometry (altitudes dropped). Raises
     :class:`InvalidGeometry` with the first problem found; ``too_large`` is set when the
-    budget ran out, and reading stopped there.
+    budget ran out, and reading stopped there. With ``fixes`` given, an invalid geometry
+    (a self-intersection, a bow-tie) is made valid by shapely's ``make_valid`` instead, and
+    what was wrong is appended to ``fixes``.
     """
     budget.start()
     if value is None:
@@ -209,5 +213,14 @@ def read_polygonal(value: object, budget: PositionBudget) -> Polygon | MultiPoly
             [_polygon(part, f"polygon {i}", budget) for i, part in enumerate(parts)]
         )
     if not shapely.is_valid(geometry):
-        raise InvalidGeometry(explain_invalid(str(shapely.is_valid_reason(geometry))))
+        reason = explain_invalid(str(shapely.is_valid_reason(geometry)))
+        if fixes is None:
+            raise InvalidGeometry(reason)
+        from geo.repair import polygonal  # noqa: PLC0415 (geo.repair imports this module's users)
+
+        fixed = polygonal(geometry)
+        if fixed is None or not shapely.is_valid(fixed):
+            raise InvalidGeometry(f"{reason}; make_valid leaves no area")
+        fixes.append(reason)
+        return fixed
     return geometry

@@ -12,6 +12,11 @@ its segments, so that a finely drawn street costs little more than a grid square
 
 Points on a boundary count as inside: containment is shapely's ``intersects``, so a point
 on the line between two grid cells is in both, and its border distance is 0.
+
+Slivers (:mod:`geo.slivers`) accepted in a set are flagged the same way: a point inside two
+territorial siblings (an accepted overlap) is on their border, distance 0; a point in a
+parent but in none of its territorial children (a gap) is as far from a border as the
+nearest of those children, when that is nearer than the parent's own boundary.
 """
 
 from __future__ import annotations
@@ -128,6 +133,14 @@ class ZoneIndex:
         self._gives_squad = [z.level.nested and z.squad_id is not None for z in self._ordered]
         self._is_street = [z.level is ZoneLevel.STREET for z in self._ordered]
         self._is_special = [z.level is ZoneLevel.SPECIAL for z in self._ordered]
+        self._parent_of = [z.parent_id if z.level.nested else "\x00special" for z in self._ordered]
+        self._has_children = [
+            any(c.level.nested for c in self._children.get(z.id, ())) for z in self._ordered
+        ]
+        self._metric = metric[order] if order else metric
+        self._position = {z.id: k for k, z in enumerate(self._ordered)}
+        #: per parent position, an STRtree of its territorial children in metres (built lazily)
+        self._child_trees: dict[int, STRtree] = {}
 
     @property
     def zones(self) -> tuple[Zone, ...]:
@@ -206,6 +219,12 @@ class ZoneIndex:
         if giver is not None:
             x, y = xy if xy is not None else self.frame.xy(lon, lat)
             border = self._border_distance(giver, x, y)
+            nested = [i for i in inside if not self._is_special[i]]
+            parents = [self._parent_of[i] for i in nested]
+            if len(set(parents)) < len(parents):
+                border = 0.0  # in two siblings: on their border, or in an accepted overlap
+            elif nested and self._has_children[nested[-1]]:
+                border = min(border, self._gap_distance(nested[-1], x, y))
         return Match(
             zones=tuple(ordered[i] for i in inside),
             squad_id=ordered[giver].squad_id if giver is not None else None,
@@ -213,6 +232,18 @@ class ZoneIndex:
             border_distance_m=border,
             special=tuple(ordered[i] for i in inside if self._is_special[i]),
         )
+
+    def _gap_distance(self, position: int, x: float, y: float) -> float:
+        """Metres from (x, y), in the zone at ``position`` but in none of its territorial
+        children, to the nearest of those children."""
+        tree = self._child_trees.get(position)
+        if tree is None:
+            zone = self._ordered[position]
+            kids = [self._position[c.id] for c in self._children[zone.id] if c.level.nested]
+            tree = STRtree(np.array([self._metric[k] for k in kids], dtype=object))
+            self._child_trees[position] = tree
+        _, distances = tree.query_nearest(Point(x, y), return_distance=True, all_matches=False)
+        return float(distances[0])
 
     def _border_distance(self, position: int, x: float, y: float) -> float:
         """Metres from the metric point (x, y) to the boundary of the zone at ``position``."""

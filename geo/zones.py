@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from geo.errors import InvalidGeometry, InvalidZones
 from geo.geojson import PositionBudget, json_kind, read_polygonal, short
 from geo.index import NO_MATCH, Match, ZoneIndex
+from geo.repair import repair_topology
+from geo.slivers import Correction, Sliver, SliverLimits
 from geo.topology import DEFAULT_TOLERANCE_M, check_topology
 from geo.zone import RESERVED_PROPERTIES, Zone, ZoneLevel, ZoneProblem, feature_collection
 
@@ -33,7 +35,10 @@ __all__ = [
     "MAX_POSITIONS",
     "MAX_PROBLEMS",
     "NO_MATCH",
+    "Correction",
     "Match",
+    "Sliver",
+    "SliverLimits",
     "Zone",
     "ZoneIndex",
     "ZoneLevel",
@@ -180,6 +185,7 @@ def _read_feature(
     squads: frozenset[str] | None,
     budget: PositionBudget,
     report: _Report,
+    fixes: list[Correction] | None = None,
 ) -> _Draft | None:
     """Check one feature on its own and report its problems; return what the checks across
     features need, or None when it has no usable id."""
@@ -208,11 +214,18 @@ def _read_feature(
     if squad_id is not None and squads is not None and squad_id not in squads:
         reasons.append(f"squad_id {short(squad_id)} names no known squad")
     geometry = None
+    fixed: list[str] | None = [] if fixes is not None else None
     if not budget.exhausted:
         try:
-            geometry = read_polygonal(feature.get("geometry"), budget)
+            geometry = read_polygonal(feature.get("geometry"), budget, fixes=fixed)
         except InvalidGeometry as invalid:
             reasons.append(invalid.reason)
+    if fixed and fixes is not None and zone_id is not None and geometry is not None:
+        at = geometry.representative_point()
+        fixes.extend(
+            Correction("geometry", zone_id, (), None, 0.0, (at.x, at.y), f"{why}; made valid")
+            for why in fixed
+        )
     for reason in reasons:
         report.add(zone_id, index, reason)
     if zone_id is None:
@@ -283,6 +296,10 @@ class ZoneSetReport:
     zones: list[Zone]
     problems: list[ZoneProblem]
     warnings: list[ZoneProblem]
+    #: overlaps and gaps accepted as slivers (:mod:`geo.slivers`)
+    slivers: list[Sliver] = field(default_factory=list)
+    #: what a repair changed, in order (geometry made valid, overlaps resolved, gaps closed)
+    corrections: list[Correction] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -299,6 +316,8 @@ def check_zone_set(
     known_squads: Collection[str] | None,
     *,
     tolerance_m: float = DEFAULT_TOLERANCE_M,
+    limits: SliverLimits | None = None,
+    repair: bool = False,
 ) -> ZoneSetReport:
     """Check a decoded GeoJSON FeatureCollection of zones and report, without raising.
 
@@ -307,7 +326,14 @@ def check_zone_set(
     (:func:`geo.topology.check_topology`: sibling overlaps and children outside their parent
     are problems, gaps are warnings). ``squad_id`` must be one of ``known_squads`` unless
     that is None. The set may take effect only when :attr:`ZoneSetReport.ok`.
+
+    Overlaps and gaps between siblings that are slivers under ``limits`` (the defaults when
+    None) are accepted and listed in :attr:`ZoneSetReport.slivers`. With ``repair``, invalid
+    geometry is made valid, larger overlaps between siblings are resolved and sliver gaps
+    closed (:func:`geo.repair.repair_topology`) before the check; :attr:`ZoneSetReport.zones`
+    are then the repaired zones and :attr:`ZoneSetReport.corrections` lists every change.
     """
+    limits = limits or SliverLimits()
     if not isinstance(fc, dict) or fc.get("type") != "FeatureCollection":
         reason = f"expected a GeoJSON FeatureCollection object, got {_what(fc)}"
         return ZoneSetReport([], [ZoneProblem(None, -1, reason)], [])
@@ -323,8 +349,9 @@ def check_zone_set(
     budget = PositionBudget(MAX_POSITIONS, MAX_FEATURE_POSITIONS)
     drafts: list[_Draft] = []
     seen: dict[str, int] = {}
+    corrections: list[Correction] | None = [] if repair else None
     for index, feature in enumerate(features):
-        draft = _read_feature(feature, index, squads, budget, report)
+        draft = _read_feature(feature, index, squads, budget, report, corrections)
         if draft is None:
             continue
         if draft.id in seen:
@@ -335,18 +362,33 @@ def check_zone_set(
         drafts.append(draft)
     _check_parents(drafts, report)
     valid = [draft for draft in drafts if draft.zone is not None and seen[draft.id] == draft.index]
+    if corrections is not None and not report.problems:
+        repaired, changes = repair_topology(
+            [draft.zone for draft in valid if draft.zone is not None], limits, tolerance_m
+        )
+        corrections.extend(changes)
+        for draft, zone in zip(valid, repaired, strict=True):
+            draft.zone = zone
     findings = check_topology(
         [draft.zone for draft in valid if draft.zone is not None],
         [draft.index for draft in valid],
         tolerance_m=tolerance_m,
+        limits=limits,
     )
     for problem in findings.errors:
         report.add(problem.id, problem.index, problem.reason)
     zones = [draft.zone for draft in drafts if draft.zone is not None]
-    return ZoneSetReport(zones, report.listing(), findings.warnings)
+    return ZoneSetReport(
+        zones, report.listing(), findings.warnings, findings.slivers, corrections or []
+    )
 
 
-def parse_feature_collection(fc: object, known_squads: Collection[str] | None) -> list[Zone]:
+def parse_feature_collection(
+    fc: object,
+    known_squads: Collection[str] | None,
+    *,
+    limits: SliverLimits | None = None,
+) -> list[Zone]:
     """Validate a decoded GeoJSON FeatureCollection of zones, all or nothing.
 
     Returns the zones in the order of the features. Raises :class:`InvalidZones` listing
@@ -355,7 +397,7 @@ def parse_feature_collection(fc: object, known_squads: Collection[str] | None) -
     may take effect. ``squad_id`` must be one of ``known_squads`` unless that is None. The
     caller builds a :class:`ZoneIndex` from the result and replaces the current set with it.
     """
-    report = check_zone_set(fc, known_squads)
+    report = check_zone_set(fc, known_squads, limits=limits)
     report.raise_if_invalid()
     return report.zones
 

@@ -11,7 +11,7 @@ from shapely.geometry import box, mapping
 from dispatcher.demo.city import build_demo_city
 from geo.distance import LocalFrame
 from geo.errors import InvalidZones
-from geo.zones import check_zone_set, parse_feature_collection
+from geo.zones import SliverLimits, check_zone_set, parse_feature_collection
 from tests.integration.support import TOWN
 
 FRAME = LocalFrame(121.47, 31.23)
@@ -55,7 +55,11 @@ def test_siblings_overlapping_are_refused_naming_both() -> None:
 def test_an_overlap_narrower_than_the_tolerance_is_drawing_noise() -> None:
     sliver = zone("E", "street", 999.6, 0, 2000, 1000, parent_id="D")  # 0.4 m over W
     assert check_zone_set(fc(DISTRICT, WEST, sliver), None).ok
-    strict = check_zone_set(fc(DISTRICT, WEST, sliver), None, tolerance_m=0.1)
+    # wider than a 0.1 m tolerance: a sliver (accepted and reported), unless slivers are off
+    assert len(check_zone_set(fc(DISTRICT, WEST, sliver), None, tolerance_m=0.1).slivers) == 1
+    strict = check_zone_set(
+        fc(DISTRICT, WEST, sliver), None, tolerance_m=0.1, limits=SliverLimits(0, 0)
+    )
     assert not strict.ok
 
 
