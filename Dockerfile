@@ -4,14 +4,22 @@
 # as a one-off (the `migrate` service of docker-compose.yml). See docs/DEPLOY.md.
 #
 #   docker build -t dispatch-centre .
+#   docker build --build-arg EXTRAS=import -t dispatch-centre:import .   # with `dispatch zones import`
 #   docker run --rm -e DISPATCH_DATABASE_URL=... dispatch-centre migrate
 #   docker run -p 8080:8080 -e DISPATCH_DATABASE_URL=... -e DISPATCH_REDIS_URL=... dispatch-centre
 #
 # No compiler and no GDAL system package: every compiled dependency installs from a manylinux
 # wheel (checked for CPython 3.11 on x86_64 and aarch64: asyncpg, hiredis, aiohttp, pydantic-core,
-# numpy, pandas, shapely, pyproj (bundles libproj and proj.db), pyogrio (bundles libgdal), ...).
+# numpy, shapely, pyproj (bundles libproj and proj.db); with EXTRAS=import also pandas and pyogrio
+# (bundles libgdal)).
 # Those wheels need glibc >= 2.28 and libstdc++, both part of Debian's slim images.
 FROM python:3.11-slim-bookworm
+
+# Extras of pyproject.toml to install besides the server, comma-separated. None by default: the
+# zone import's readers (`import`: geopandas, pandas, pyogrio, ~200 MB) serve one command, which
+# an operator may run from an image built with EXTRAS=import or from any `pip install
+# 'dispatch-centre[import]'` (docs/DEPLOY.md).
+ARG EXTRAS=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -28,34 +36,30 @@ RUN apt-get update \
 WORKDIR /app
 
 # Every version is pinned by requirements/constraints.txt, the file the tests ran against: pip and
-# setuptools first, then the runtime dependencies read from pyproject.toml, so that a change to
-# the code alone reuses this (large) layer.
+# setuptools first, then the runtime dependencies read from pyproject.toml (and those of EXTRAS),
+# so that a change to the code alone reuses this (large) layer.
 COPY pyproject.toml ./
 COPY requirements/constraints.txt requirements/
 RUN pip install --constraint=requirements/constraints.txt pip setuptools \
-    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e.strip() for e in os.environ['EXTRAS'].split(',') if e.strip()]; print('\n'.join(p['dependencies'] + [r for e in extras for r in p['optional-dependencies'][e] if not r.startswith(p['name'])]))" > /tmp/requirements.txt \
     && pip install --constraint=requirements/constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Then the project itself, without extras: production needs none of the embedded servers. Built
-# by the pinned setuptools installed above (no build isolation, which would fetch the newest).
-COPY . .
-RUN pip install --no-build-isolation --constraint=requirements/constraints.txt . \
-    && pip check \
-    && rm -rf build ./*.egg-info \
-    && python -m compileall -q dispatcher geo realtime
-
-# The code finds migrations/ and frontend/ next to its package (Path(__file__).parent.parent),
-# and the wheel that `pip install .` builds does not carry them. So the source tree stays in /app
-# and PYTHONPATH puts /app/dispatcher ahead of the installed copy: `dispatch` runs the code that
-# sits beside its migrations and console. Drop this once they ship as package data.
-ENV PYTHONPATH=/app \
-    DISPATCH_HOST=0.0.0.0 \
+# Then the project itself, its dependencies already in place: production needs none of the
+# embedded servers. Built by the pinned setuptools installed above (no build isolation, which
+# would fetch the newest) from the build context mounted for this one step, so no source file
+# stays in the image: the installed package carries its migrations and its console as package
+# data (dispatcher/migrations, dispatcher/frontend), and nothing needs PYTHONPATH.
+RUN --mount=type=bind,source=.,target=/src,rw \
+    pip install --no-build-isolation --constraint=requirements/constraints.txt /src \
+    && pip check
+ENV DISPATCH_HOST=0.0.0.0 \
     DISPATCH_PORT=8080
 
-# Fail the build, not the deployment: the geo stack loads, the time zone exists, and the
-# migrations and the console are where the code looks for them.
-RUN python -c "import geopandas, pyogrio, pyproj, shapely; from zoneinfo import ZoneInfo; ZoneInfo('Asia/Shanghai'); from dispatcher import app, migrate; assert migrate.discover(), 'no migrations'; assert (app.FRONTEND_DIR / 'index.html').is_file(), 'no console'"
+# Fail the build, not the deployment: the geo stack loads, the time zone exists, the code runs
+# from the installed package and its migrations and console are in it; the zone import's readers
+# are there exactly when EXTRAS asked for them.
+RUN python -c "import os, pyproj, shapely, sysconfig; from pathlib import Path; from zoneinfo import ZoneInfo; ZoneInfo('Asia/Shanghai'); import dispatcher; from dispatcher import app; from dispatcher.store import migrate; assert Path(dispatcher.__file__).is_relative_to(sysconfig.get_paths()['purelib']), dispatcher.__file__; assert migrate.discover(), 'no migrations'; assert (app.FRONTEND_DIR / 'index.html').is_file(), 'no console'; import importlib.util as u; assert ('import' in os.environ['EXTRAS']) == (u.find_spec('geopandas') is not None), 'EXTRAS and geopandas disagree'"
 
 # An unprivileged user. It owns no code, only the one folder the server writes to: photos of
 # incidents (DISPATCH_MEDIA_DIR). docker-compose.yml mounts one volume there for every server;

@@ -5,9 +5,9 @@
 #   bash scripts/upgrade.sh                  # every package to the newest pyproject.toml allows
 #   bash scripts/upgrade.sh aiohttp ruff     # only these; every other pin stays as it is
 #   bash scripts/upgrade.sh --no-test ...    # refresh the file only
-# The file is resolved from pyproject.toml's dependencies, its `embedded` and `test` extras and
-# requirements/build.in (pip, setuptools), for CPython 3.11 on Linux x86_64, by uv in a
-# throwaway virtualenv. Commit the file with the change that needed it, once the tests pass.
+# The file is resolved from pyproject.toml's dependencies, its `import`, `embedded` and `test`
+# extras and requirements/build.in (pip, setuptools), for CPython 3.11 on Linux x86_64, by uv in
+# a throwaway virtualenv. Commit the file with the change that needed it, once the tests pass.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -35,13 +35,13 @@ python3 -m venv "$tool/venv"
 # by ours, which says what the file is for and how it was made.
 "$tool/venv/bin/uv" pip compile --quiet --no-header --no-annotate \
     --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
-    --extra embedded --extra test "${packages[@]}" \
+    --extra import --extra embedded --extra test "${packages[@]}" \
     --output-file "$out" pyproject.toml requirements/build.in
 {
     echo "# The exact version of every package the project installs: pyproject.toml's dependencies,"
-    echo "# its embedded and test extras, and requirements/build.in (pip, setuptools), resolved for"
-    echo "# CPython 3.11 on Linux x86_64 (manylinux). Used as a constraints file (pip install -c) by"
-    echo "# scripts/bootstrap.sh (the demo, the tests, CI) and by the Dockerfile."
+    echo "# its import, embedded and test extras, and requirements/build.in (pip, setuptools),"
+    echo "# resolved for CPython 3.11 on Linux x86_64 (manylinux). Used as a constraints file"
+    echo "# (pip install -c) by scripts/bootstrap.sh (the demo, the tests, CI) and by the Dockerfile."
     echo "# Made by scripts/upgrade.sh (uv $UV_VERSION pip compile); do not edit by hand."
     grep -v '^#' "$out"
 } >"$tool/constraints.txt"

@@ -18,7 +18,16 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parents[2] / "migrations"
+#: an installed package carries them as package data (dispatcher/migrations, pyproject.toml's
+#: package-dir); a source tree (an editable install, the tests) has them beside the package
+MIGRATIONS_DIR: Final = next(
+    (
+        d / "migrations"
+        for d in Path(__file__).resolve().parents[1:3]
+        if (d / "migrations").is_dir()
+    ),
+    Path(__file__).resolve().parents[1] / "migrations",
+)
 _LOCK_KEY: Final = 0x6D696772  # "migr"
 _NAME: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

@@ -549,12 +549,20 @@ def _env(stage: list[tuple[str, str]]) -> dict[str, str]:
     return env
 
 
+#: where the one step that installs the project mounts the build context
+SOURCE = "/src"
+
+
 def test_the_image_is_python_311_slim_and_installs_the_project_without_extras() -> None:
     stage = _final_stage()
     assert stage[0][1].startswith("python:3.11-slim")
     runs = " ".join(rest for word, rest in stage if word == "RUN")
-    assert re.search(r"pip install (?:-\S+ )*\.(?:\s|$)", runs), "pip install ."
+    assert re.search(rf"pip install (?:-\S+ )*{SOURCE}(?:\s|$)", runs), "pip install the project"
     assert "pip install .[" not in runs, "production needs no extras"
+    # the zone import's readers only when asked: docker build --build-arg EXTRAS=import
+    args = dict(rest.partition("=")[::2] for word, rest in stage if word == "ARG")
+    assert args["EXTRAS"] == '""'
+    assert "os.environ['EXTRAS']" in runs
     assert "-e ." not in runs
     assert "curl" not in runs, "slim has no curl and needs none"
 
@@ -579,8 +587,8 @@ def test_the_image_installs_the_pinned_versions_and_builds_with_the_pinned_setup
         assert f"--constraint={constraints}" in command, f"{command.strip()!r} is not pinned"
     first = installs[0][1].split()
     assert first[-2:] == ["pip", "setuptools"], "the pinned installer and backend come first"
-    project = [command for _, command in installs if re.search(r"\s\.(?:\s|$)", command)]
-    assert project, "pip install ."
+    project = [command for _, command in installs if re.search(rf"\s{SOURCE}(?:\s|$)", command)]
+    assert project, "pip install the project"
     assert all("--no-build-isolation" in command for command in project)
 
 
@@ -604,19 +612,25 @@ def test_the_entrypoint_is_dispatch_and_serve_the_default() -> None:
     assert env.get("DISPATCH_PORT", "8080") == "8080"
 
 
-def test_the_code_that_runs_sits_beside_its_migrations_and_console() -> None:
-    # dispatcher/migrate.py and app.py look for ../migrations and ../frontend beside the package,
-    # which the wheel does not carry: the source tree stays in the image and comes first
+def test_the_code_that_runs_is_the_installed_package_with_its_migrations_and_console() -> None:
+    # the wheel carries migrations/ and frontend/ as package data (tests/unit/test_packaging.py,
+    # tests/integration/test_install.py): no source tree in the image, no PYTHONPATH
     stage = _final_stage()
-    workdir = [rest for word, rest in stage if word == "WORKDIR"][-1]
-    assert ("COPY", ". .") in stage
-    assert _env(stage)["PYTHONPATH"].split(":")[0] == workdir
+    assert "PYTHONPATH" not in _env(stage)
+    assert not [rest for word, rest in stage if word == "COPY" and rest.split()[0] == "."]
+    (install,) = [rest for word, rest in stage if word == "RUN" and f" {SOURCE}" in rest]
+    assert install.startswith(f"--mount=type=bind,source=.,target={SOURCE},rw ")
+    checks = " ".join(rest for word, rest in stage if word == "RUN" and "python -c" in rest)
+    assert "is_relative_to(sysconfig.get_paths()['purelib'])" in checks
+    assert "migrate.discover()" in checks
+    assert "FRONTEND_DIR / 'index.html'" in checks
     patterns = [
         p.strip()
         for p in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if p.strip() and not p.startswith("#")
     ]
-    needed = ["pyproject.toml", "dispatcher/cli.py", "migrations/0001_core.sql"]
+    needed = ["pyproject.toml", "README.md", "LICENSE", "NOTICE", "dispatcher/cli.py"]
+    needed += ["migrations/0001_core.sql"]
     needed += ["frontend/index.html", "geo/__init__.py", "realtime/__init__.py"]
     for path in needed:
         assert (ROOT / path).exists(), path

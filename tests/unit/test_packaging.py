@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -56,9 +57,9 @@ def pins() -> dict[str, Version]:
 
 def named() -> list[Requirement]:
     """Every requirement pyproject.toml names: the build backend, the runtime dependencies and
-    the embedded and test extras, the project's own reference to itself left out."""
+    the import, embedded and test extras, the project's own reference to itself left out."""
     lines = [*PYPROJECT["build-system"]["requires"], *PROJECT["dependencies"]]
-    for extra in ("embedded", "test"):
+    for extra in ("import", "embedded", "test"):
         lines += PROJECT["optional-dependencies"][extra]
     own = canonicalize_name(PROJECT["name"])
     return [r for r in map(Requirement, lines) if canonicalize_name(r.name) != own]
@@ -251,3 +252,48 @@ def test_notice_names_every_vendored_library_and_cites_files_that_exist() -> Non
     # ECharts' own NOTICE is reproduced word for word (Apache-2.0 §4(d))
     echarts_notice = (LICENSES / "echarts" / "NOTICE").read_text(encoding="utf-8").strip()
     assert echarts_notice in notice
+
+
+# --- what the wheel carries ----------------------------------------------------------------------
+
+
+def test_every_package_of_the_tree_is_named_and_the_data_folders_ship_inside_it() -> None:
+    # pyproject.toml names its packages (no find): a package added to the tree must be named
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("dispatcher", "geo", "realtime")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    shipped = {"dispatcher.migrations": "migrations", "dispatcher.frontend": "frontend"}
+    assert set(setuptools["packages"]) == found | shipped.keys()
+    assert setuptools["package-dir"] == shipped
+    data = setuptools["package-data"]
+    assert data["dispatcher.migrations"] == ["*.sql"]
+    assert data["dispatcher.frontend"] == ["**/*"]
+    # the installed test of tests/integration/test_install.py runs `pip install .` for real
+
+
+def test_the_zone_import_readers_are_an_extra_that_the_test_run_and_the_demo_include() -> None:
+    heavy = {"geopandas", "pyogrio", "pandas"}
+    runtime = {canonicalize_name(Requirement(line).name) for line in PROJECT["dependencies"]}
+    assert not heavy & runtime, "a server install would carry the zone import's readers"
+    extras = PROJECT["optional-dependencies"]
+    assert {canonicalize_name(Requirement(x).name) for x in extras["import"]} == heavy - {"pandas"}
+    assert f"{PROJECT['name']}[import]" in extras["embedded"]
+    assert f"{PROJECT['name']}[embedded]" in extras["test"]
+    assert set(cli.IMPORT_EXTRA_MODULES) == heavy
+    assert "pip install 'dispatch-centre[import]'" in cli.IMPORT_EXTRA_HINT
+
+
+def test_the_zone_import_names_the_extra_when_its_readers_are_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delitem(sys.modules, "geo.importer", raising=False)
+    monkeypatch.setitem(sys.modules, "geopandas", None)  # as if not installed
+    monkeypatch.delenv("DISPATCH_DATABASE_URL", raising=False)
+    boundary = tmp_path / "zones.geojson"
+    boundary.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    assert cli.main(["zones", "import", str(boundary), "--dry-run"]) == 2
+    assert "geopandas is not installed" in capsys.readouterr().err
+    assert "dispatch-centre[import]" in cli.IMPORT_EXTRA_HINT
