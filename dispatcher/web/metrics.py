@@ -27,6 +27,19 @@ class Metrics:
             ["source", "result"],
             registry=self.registry,
         )
+        self.isapi_alerts = Counter(
+            "dispatch_isapi_alerts",
+            "Camera alerts at the alarm host (POST /isapi/alarm), by result: created,"
+            " retransmitted, heartbeat, inactive, no_rule, unregistered, rejected, refused,"
+            " malformed",
+            ["result"],
+            registry=self.registry,
+        )
+        self.devices_offline = Counter(
+            "dispatch_devices_offline",
+            "Devices marked offline (not heard from for their offline_after_minutes)",
+            registry=self.registry,
+        )
         self.ws_connections = Gauge(
             "dispatch_ws_connections", "Open WebSocket connections", registry=self.registry
         )

@@ -30,6 +30,7 @@ from pydantic.json_schema import models_json_schema
 
 from dispatcher.core.campaigns import CampaignIn
 from dispatcher.core.departments import HandoverActionIn, HandOverIn
+from dispatcher.core.devices import DeviceIn
 from dispatcher.core.duty import CheckInIn, PostIn, RosterIn, ShiftIn
 from dispatcher.core.enforcement import CaseIn, StepIn
 from dispatcher.core.hotline import HotlineIn
@@ -85,6 +86,7 @@ REQUEST_MODELS: Final[tuple[type[BaseModel], ...]] = (
     DrawIn,
     ResultIn,
     CampaignIn,
+    DeviceIn,
 )
 
 
