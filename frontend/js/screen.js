@@ -10,6 +10,7 @@ import { IncidentStore, OPEN_STATES, Reference, clockOf, isOpen, receivedMs, tim
 import { LiveFeed } from "./live.js";
 import { DistrictMap, tileConfig } from "./map.js";
 import { sessionEnded, signedIn } from "./session.js";
+import { WallPanels } from "./wallpanels.js";
 
 const FEED_MAX = 40;
 const TICKER_MAX = 14;
@@ -422,6 +423,7 @@ function onEvent(ev) {
   state.seqs.push(ev.seq);
   if (state.seqs.length > 5000) state.seqs.splice(0, 1000);
   if (ev.type === "unit.moved") { onUnit(ev); return; }
+  if (state.panels) state.panels.onEvent(ev);
   if (!ev.incident) return;
   const kept = state.store.upsert(ev.incident);
   if (kept) place(kept[1], Date.now());
@@ -442,6 +444,7 @@ function onUnit(msg) {
 }
 
 function onOther(msg) {
+  if (state.panels) state.panels.onOther(msg);
   if (msg.type === "unit.moved" || msg.type === "unit.updated") onUnit(msg);
 }
 
@@ -530,6 +533,7 @@ function applyLang() {
   renderSources(); renderCategories(); renderTrend(); renderRanking(); renderTicker();
   tickClock();
   if (state.calendar) state.calendar.render();
+  if (state.panels) state.panels.render();
 }
 
 function onResize() {
@@ -546,6 +550,7 @@ async function start() {
   state.centreName = tiles.centre || null;
   await state.ref.load(state.api);
   state.calendar = new CalendarBanner($("#calendar-banner")).start(state.api);
+  state.panels = new WallPanels({ api: state.api, ref: state.ref });
   applyLang();
   state.map = new DistrictMap($("#map"), { tiles: tiles.tiles, attribution: tiles.attribution, scale: scale() });
   state.map.onIncidentClick = (id, at) => showPopup(id, at);
@@ -556,7 +561,7 @@ async function start() {
     onEvent,
     onOther,
     onStatus: setConn,
-    onSubscribed: () => { loadSnapshot().catch((err) => console.warn("snapshot:", err.message)); },
+    onSubscribed: () => { state.panels.start(); loadSnapshot().catch((err) => console.warn("snapshot:", err.message)); },
     onRevoked: () => sessionEnded(state.api),
   }).start();
   loadUnits();
@@ -571,6 +576,7 @@ async function start() {
     state,
     drop: () => state.live.drop(),
     ready: () => Boolean(state.snapshotLoaded && state.map.loaded),
+    panels: () => ({ ...state.panels.loaded }),
     calendarChecked: () => state.calendar.checked,
     renderedColour: (id) => state.map.renderedColour(id),
     colour: (id) => state.colours.get(id) || null,

@@ -1,6 +1,7 @@
 """Screenshots of every page at its sizes, of a district with a working day's mix in it: the
-wall, the desk (its cases, its supervision queue, its people), the squad's phone (a task, the
-tier's supervision items), a 大队 leader's page and the sign-in form.
+wall (with its supervision items, a running campaign and officers on duty), the desk (its
+cases, its supervision queue, its people), the squad's phone (a task, the tier's supervision
+items), a 大队 leader's page and the sign-in form.
 
 Saved under artifacts/screenshots/ on every run; ``DISPATCH_UPDATE_SCREENSHOTS=1`` also
 copies them to docs/screenshots/ (downscaled so that each stays small enough to commit).
@@ -21,6 +22,7 @@ import pytest
 
 from dispatcher.demo.simulator import make_report
 from tests.browser.conftest import ADMIN_PERSON, OPERATOR, WALL, PageErrors, Site, screenshot
+from tests.browser.test_wall_panels import check_in, plan_duty
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -126,11 +128,53 @@ async def supervision_items(site: Site, ids: list[str]) -> None:
     )
 
 
+OFFICERS = [
+    "周敏",
+    "陈刚",
+    "刘洋",
+    "张婷",
+    "王磊",
+    "孙悦",
+    "马骏",
+    "朱丽",
+    "胡斌",
+    "郭峰",
+    "何静",
+    "高翔",
+]
+
+
+async def campaign_and_duty(site: Site) -> None:
+    """A running campaign (专项整治) of two categories, and officers on duty at the posts of six
+    streets, most of them checked in."""
+    now = datetime.now(UTC)
+    campaign = {
+        "name": "占道经营专项整治",
+        "starts_at": (now - timedelta(days=3)).isoformat(),
+        "ends_at": (now + timedelta(days=27)).isoformat(),
+        "categories": ["200502", "200504"],
+        "targets": {"incidents_closed": 20, "inspections": 30},
+    }
+    await site.api.call("POST", "/api/v1/campaigns", body=campaign, expect=201)
+    rng = random.Random(18)
+    names = iter(OFFICERS)
+    for n, street in enumerate(site.city.streets[:6]):
+        place = site.city.random_point(rng, street)[:2]
+        slug = street.squad_id.removeprefix("hp-sq-")
+        people = [(f"duty.{slug}.{k}", next(names)) for k in range(1 + n % 3)]
+        post = await plan_duty(site, street.squad_id, place, f"{street.name}岗", people)
+        for login, _ in people[: max(1, len(people) - n % 2)]:
+            await check_in(site, login, post, place)
+
+
 async def wall(
     open_page: Callable[..., Any], url: str, width: int, height: int, units: list[Any]
 ) -> Any:
     page = await open_page(url, width, height, login=WALL)
     await page.wait_for_function("window.__screen && window.__screen.ready()", timeout=15000)
+    await page.wait_for_function(
+        "Object.values(window.__screen.panels()).every(Boolean)", timeout=15000
+    )
     await page.evaluate("units => units.forEach(u => window.__screen.onUnit(u))", units)
     return page
 
@@ -147,6 +191,7 @@ async def test_screenshots_of_every_page(
         "deadline": (datetime.now(UTC) + timedelta(seconds=3)).isoformat(),
     }
     await site.api.call("POST", "/api/v1/supervision-items", body=red, expect=201)
+    await campaign_and_duty(site)
     ids = await populate(site)
     await supervision_items(site, ids)
     await site.person("dd.east", "squad", "hp-dd-east", name="东片大队长 张强")
