@@ -9,7 +9,8 @@ at the instants they fall on.
 
 The numbers are a district centre's ordinary day, not any one city's statistics: about 3,000
 reports a day, few at night, a peak in the late morning and another in the evening; most cases
-signed for within half an hour and handled within two hours; one in ten sent back to rework
+signed for within half an hour (a few near its end: yellow) and handled within two hours; one in
+ten sent back to rework
 by the inspector; a few left lying (they run late and go red); 12345 callers rung back a few
 hours after the case is closed.
 """
@@ -136,7 +137,7 @@ def next_step(rng: random.Random, case: dict[str, Any]) -> Step | None:
     if state == "reported":
         if rng.random() < 0.04:
             return Step(Actor.OPERATOR, {"action": "reject", "reason": "重复或无效上报"}, 300.0)
-        return Step(Actor.OPERATOR, {"action": "register"}, _minutes(rng, 1, 4, 12))
+        return Step(Actor.OPERATOR, {"action": "register"}, _minutes(rng, 1, 4, 14))
     if state in ("registered", "returned"):
         return Step(Actor.OPERATOR, {"action": "dispatch"}, _minutes(rng, 1, 3, 10))
     if state == "dispatched":
@@ -150,7 +151,7 @@ def next_step(rng: random.Random, case: dict[str, Any]) -> Step | None:
             return Step(
                 Actor.SQUAD, {"action": "return", "reason": reason}, _minutes(rng, 3, 8, 20)
             )
-        return Step(Actor.SQUAD, {"action": "accept"}, _minutes(rng, 1, 8, 25))
+        return Step(Actor.SQUAD, {"action": "accept"}, _minutes(rng, 1, 8, 28))
     if state == "accepted":
         outcome = _pick(rng, OUTCOMES)
         resolve = {"action": "resolve", "outcome": outcome, "note": NOTES[outcome]}
@@ -168,7 +169,7 @@ def next_step(rng: random.Random, case: dict[str, Any]) -> Step | None:
         if rng.random() < 0.1:
             fail = {"action": "verify", "passed": False, "note": rng.choice(VERIFY_FAILS)}
             return Step(Actor.OPERATOR, fail, _minutes(rng, 5, 12, 28))
-        return Step(Actor.OPERATOR, {"action": "verify", "passed": True}, _minutes(rng, 3, 10, 28))
+        return Step(Actor.OPERATOR, {"action": "verify", "passed": True}, _minutes(rng, 3, 10, 29))
     if state == "closed" and case.get("source") == "hotline" and not case.get("visited"):
         body = {"action": "visit", "satisfaction": _pick(rng, SATISFACTION)}
         return Step(Actor.PLATFORM, body, _minutes(rng, 20, 90, 300), path="hotline")

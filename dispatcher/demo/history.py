@@ -145,17 +145,23 @@ async def backfill(
     *,
     days: int = 30,
     per_day: float = day.PER_DAY,
+    recent_hours: float = 0.0,
+    recent_per_day: float = day.PER_DAY,
     seed: int = 30,
     now: datetime | None = None,
 ) -> int:
-    """Write ``days`` days of synthetic history before ``now`` at ``per_day`` reports a day;
-    answer how many cases were written (0 when an earlier run wrote them already)."""
+    """Write ``days`` days of synthetic history before ``now`` at ``per_day`` reports a day,
+    the last ``recent_hours`` of them at ``recent_per_day`` (the live rate: the cases open now
+    are as many as the live day's); answer how many cases were written (0 when an earlier run
+    wrote them already)."""
     now = now or datetime.now(UTC)
     oldest = await rt.pool.fetchval(SELECT_OLDEST)
     if oldest is not None and oldest <= now - ALREADY:
         return 0
     rng = random.Random(seed)
-    moments = day.arrivals(rng, now - timedelta(days=days), now, per_day)
+    recent = now - timedelta(hours=recent_hours)
+    moments = day.arrivals(rng, now - timedelta(days=days), recent, per_day)
+    moments += day.arrivals(rng, recent, now, recent_per_day)
     rules = rt.policy.rules
     tz = rules.calendar.tz
     written = 0

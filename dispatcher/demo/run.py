@@ -201,6 +201,10 @@ async def move_units(
                 await asyncio.wait_for(stop.wait(), every_s)
 
 
+#: the last hours of the history written at the live rate: the open cases the demo starts with
+RECENT_HOURS: Final = 4.0
+
+
 @dataclass(frozen=True)
 class Pace:
     """How fast the demo's day runs: ``per_day`` reports a simulated day on the daily curve,
@@ -236,7 +240,13 @@ async def _serve(settings: Settings, pace: Pace, open_browser: bool) -> None:
         if pace.history_days > 0:
             print(f"  Writing {pace.history_days} days of synthetic history...", flush=True)
             written = await history.backfill(
-                app[RUNTIME], city, who, days=pace.history_days, per_day=pace.history_per_day
+                app[RUNTIME],
+                city,
+                who,
+                days=pace.history_days,
+                per_day=pace.history_per_day,
+                recent_hours=RECENT_HOURS,
+                recent_per_day=pace.per_day,
             )
             print(f"  {written} synthetic past cases written (0: kept from a run before).")
         url = f"{base}/"
