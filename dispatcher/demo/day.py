@@ -10,9 +10,8 @@ at the instants they fall on.
 The numbers are a district centre's ordinary day, not any one city's statistics: about 3,000
 reports a day, few at night, a peak in the late morning and another in the evening; most cases
 signed for within half an hour (a few near its end: yellow) and handled within two hours; one in
-ten sent back to rework
-by the inspector; a few left lying (they run late and go red); 12345 callers rung back a few
-hours after the case is closed.
+ten sent back to rework by the inspector; a few left lying (they run late and go red); 12345
+callers rung back a few hours after the case is closed.
 """
 
 from __future__ import annotations
