@@ -37,8 +37,9 @@ from geo.coords import CRS, parse_crs, to_wgs84
 from geo.distance import LocalFrame
 from geo.errors import InvalidCoordinates
 from geo.geojson import explain_invalid
+from geo.slivers import SliverLimits
 from geo.topology import DEFAULT_TOLERANCE_M
-from geo.zone import RESERVED_PROPERTIES, ZoneProblem
+from geo.zone import RESERVED_PROPERTIES, ZoneProblem, feature_collection
 from geo.zones import ZoneSetReport, check_zone_set
 
 WGS84: Final = ProjCRS.from_epsg(4326)
@@ -104,10 +105,14 @@ def read_zone_file(
     repair: bool = False,
     known_squads: Collection[str] | None = None,
     tolerance_m: float = DEFAULT_TOLERANCE_M,
+    limits: SliverLimits | None = None,
 ) -> ZoneFile:
     """Read, convert and check a boundary file; never raises for a bad file, reports it.
 
-    ``known_squads`` as for ``check_zone_set`` (None: squad ids are not checked). The caller
+    ``known_squads`` as for ``check_zone_set`` (None: squad ids are not checked); ``limits``
+    says which overlaps and gaps between siblings are slivers, accepted and reported. With
+    ``repair``, invalid geometry is made valid and ``check_zone_set`` resolves overlaps and
+    closes sliver gaps: :attr:`ZoneFile.collection` is then the repaired set. The caller
     loads :attr:`ZoneFile.collection` only when :attr:`ZoneFile.ok`.
     """
     result = ZoneFile(path)
@@ -132,7 +137,11 @@ def read_zone_file(
         result.notes.append(f"the file has no {'; no '.join(missing)}; its fields: {shown}")
     features = _features(frame, fields, repair, result)
     result.collection = {"type": "FeatureCollection", "features": features}
-    result.report = check_zone_set(result.collection, known_squads, tolerance_m=tolerance_m)
+    result.report = check_zone_set(
+        result.collection, known_squads, tolerance_m=tolerance_m, limits=limits, repair=repair
+    )
+    if repair and result.report.ok:
+        result.collection = feature_collection(result.report.zones)
     if not repair and any(p.reason.startswith("invalid geometry") for p in result.problems):
         result.notes.append("some geometry is invalid; --repair fixes what make_valid can")
     return result
@@ -314,6 +323,16 @@ def format_report(result: ZoneFile, *, dry_run: bool, loaded: str | None = None)
     if problems:
         lines.append(f"problems ({len(problems)}):")
         lines.extend(_line(p) for p in problems)
+    corrections = result.report.corrections if result.report else []
+    if corrections:
+        lines.append(f"corrections ({len(corrections)}):")
+        lines.extend(f"  {c.describe()}" for c in corrections)
+    slivers = result.report.slivers if result.report else []
+    if slivers:
+        lines.append(
+            f"slivers ({len(slivers)}), accepted; points in them are flagged near a border:"
+        )
+        lines.extend(f"  {s.describe()}" for s in slivers)
     if result.warnings:
         lines.append(f"warnings ({len(result.warnings)}), accepted:")
         lines.extend(_line(w) for w in result.warnings)

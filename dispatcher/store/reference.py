@@ -22,7 +22,7 @@ from dispatcher.core import tiers
 from dispatcher.core.categories import Category, load_default_catalogue, parse_catalogue
 from dispatcher.core.routing import Squad
 from dispatcher.store import records as store
-from geo.zones import Zone, ZoneIndex, ZoneLevel, parse_feature_collection
+from geo.zones import SliverLimits, Zone, ZoneIndex, ZoneLevel, ZoneSetReport, check_zone_set
 
 log = logging.getLogger(__name__)
 
@@ -125,29 +125,42 @@ async def load_zones(conn: store.Connection | store.Pool) -> ZoneIndex:
 
 
 def _rows_of(
-    collection: object, known_squads: Sequence[str]
-) -> tuple[list[Zone], list[str], list[str]]:
-    """Validate a zone set (raises InvalidZones) and encode each zone's extra properties and
-    geometry for INSERT_ZONES."""
-    zones = parse_feature_collection(collection, known_squads)
+    collection: object, known_squads: Sequence[str], limits: SliverLimits | None, repair: bool
+) -> tuple[ZoneSetReport, list[str], list[str]]:
+    """Validate (and with ``repair``, repair) a zone set, raising InvalidZones, and encode each
+    zone's extra properties and geometry for INSERT_ZONES."""
+    report = check_zone_set(collection, known_squads, limits=limits, repair=repair)
+    report.raise_if_invalid()
+    zones = report.zones
     extra = [{k: v for k, v in z.properties.items() if k not in _BASE_PROPERTIES} for z in zones]
     return (
-        zones,
+        report,
         [json.dumps(e, ensure_ascii=False) for e in extra],
         [json.dumps(z.to_feature()["geometry"]) for z in zones],
     )
 
 
 async def replace_zones(
-    pool: store.Pool, collection: object, known_squads: Sequence[str], loaded_by: str
-) -> tuple[list[Zone], int]:
+    pool: store.Pool,
+    collection: object,
+    known_squads: Sequence[str],
+    loaded_by: str,
+    *,
+    limits: SliverLimits | None = None,
+    repair: bool = False,
+) -> tuple[list[Zone], int, ZoneSetReport]:
     """Validate a whole FeatureCollection and make it the zone set, all or nothing.
 
-    Raises ``geo.errors.InvalidZones`` naming every bad feature; answers the zones and the
-    new version. The caller announces the version so every process rebuilds its index.
+    Raises ``geo.errors.InvalidZones`` naming every bad feature; answers the zones, the new
+    version and the report (slivers accepted under ``limits``; with ``repair``, every
+    correction made: ``geo.zones.check_zone_set``). The caller announces the version so every
+    process rebuilds its index.
     """
     # seconds of work for a large set: in a worker thread, so that intake goes on meanwhile
-    zones, extra, geometries = await asyncio.to_thread(_rows_of, collection, known_squads)
+    report, extra, geometries = await asyncio.to_thread(
+        _rows_of, collection, known_squads, limits, repair
+    )
+    zones = report.zones
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(LOCK_ZONES)
         await conn.execute(DELETE_ZONES)
@@ -162,7 +175,7 @@ async def replace_zones(
             geometries,
         )
         version = int(await conn.fetchval(NEW_ZONE_VERSION, loaded_by, len(zones)))
-    return zones, version
+    return zones, version, report
 
 
 async def load_categories(conn: store.Connection | store.Pool) -> dict[str, Category]:

@@ -20,7 +20,7 @@ from dispatcher.web import context as http
 from geo.coords import parse_crs, to_wgs84
 from geo.errors import InvalidCoordinates, InvalidZones
 from geo.index import ZoneIndex
-from geo.zones import feature_collection
+from geo.zones import SliverLimits, feature_collection
 
 ADMIN_ONLY = {Role.ADMIN}
 #: reference data is what every signed-in console and phone draws; devices only post
@@ -118,10 +118,19 @@ async def put_zones(request: web.Request) -> web.Response:
     who = http.principal(request)
     require_role(who, ADMIN_ONLY, "replace the zones")
     rt = http.runtime(request)
+    flag = request.query.get("repair", "false")
+    if flag not in ("true", "false"):
+        raise ValidationFailed("repair: true or false", field="repair")
     collection = await read_zone_set(request)
+    limits = SliverLimits(rt.settings.zone_sliver_m2, rt.settings.zone_sliver_width_m)
     try:
-        zones, version = await reference.replace_zones(
-            rt.pool, collection, list(rt.ref.squads), who.actor
+        zones, version, report = await reference.replace_zones(
+            rt.pool,
+            collection,
+            list(rt.ref.squads),
+            who.actor,
+            limits=limits,
+            repair=flag == "true",
         )
     except InvalidZones as exc:
         raise ValidationFailed(
@@ -134,7 +143,15 @@ async def put_zones(request: web.Request) -> web.Response:
             },
         ) from None
     await rt.announce({"type": "reference.changed"})
-    return http.json_response({"version": version, "features": len(zones)})
+    return http.json_response(
+        {
+            "version": version,
+            "features": len(zones),
+            "slivers": [sliver.to_dict() for sliver in report.slivers],
+            "corrections": [correction.to_dict() for correction in report.corrections],
+            "warnings": [w.to_dict() for w in report.warnings],
+        }
+    )
 
 
 #: each zone index's GeoJSON text, made once (in a worker thread) and shared by every reader:
