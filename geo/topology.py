@@ -78,7 +78,7 @@ class Findings:
     errors: list[ZoneProblem] = field(default_factory=list)
     warnings: list[ZoneProblem] = field(default_factory=list)
     slivers: list[Sliver] = field(default_factory=list)
-    #: positions of zones one of whose territorial children overlaps a sibling
+    #: ids of the parents (None: no parent) some of whose territorial children overlap
     overlapping_parents: set[str | None] = field(default_factory=set)
 
 
