@@ -4,6 +4,7 @@
 #   echarts      dist/echarts.esm.min.mjs                          -> echarts.esm.min.js
 #   maplibre-gl  dist/maplibre-gl.mjs, dist/maplibre-gl-worker.mjs -> maplibre-gl.js, ...-worker.js
 #                dist/maplibre-gl.css
+#   swagger-ui-dist  swagger-ui-bundle.js, swagger-ui.css      -> the API reference (/api/docs)
 # (renamed to .js so that every static server, whatever its MIME table, sends them as
 # JavaScript, which module scripts and module workers require; the pages call
 # maplibregl.setWorkerUrl with the renamed worker)
@@ -18,12 +19,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ECHARTS_VERSION="6.1.0"
 MAPLIBRE_VERSION="6.17.0"
+SWAGGER_UI_VERSION="5.35.0"
 
 vendor="frontend/vendor"
 stamp="$vendor/VERSIONS"
-wanted="echarts@$ECHARTS_VERSION maplibre-gl@$MAPLIBRE_VERSION"
+wanted="echarts@$ECHARTS_VERSION maplibre-gl@$MAPLIBRE_VERSION swagger-ui-dist@$SWAGGER_UI_VERSION"
 files=(echarts.esm.min.js maplibre-gl.js maplibre-gl-worker.js maplibre-gl.css LICENSES/INDEX
-    LICENSES/echarts/LICENSE LICENSES/echarts/NOTICE LICENSES/maplibre-gl/LICENSE.txt)
+    LICENSES/echarts/LICENSE LICENSES/echarts/NOTICE LICENSES/maplibre-gl/LICENSE.txt
+    swagger-ui-bundle.js swagger-ui.css LICENSES/swagger-ui-dist/LICENSE)
 
 complete() {
     [[ -f "$stamp" && "$(head -n 1 "$stamp")" == "$wanted" ]] || return 1
@@ -51,7 +54,8 @@ printf '{"name": "dispatch-frontend-vendor", "private": true}\n' >"$tmp/package.
 (
     cd "$tmp"
     npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-        --loglevel=error "echarts@$ECHARTS_VERSION" "maplibre-gl@$MAPLIBRE_VERSION" >/dev/null
+        --loglevel=error "echarts@$ECHARTS_VERSION" "maplibre-gl@$MAPLIBRE_VERSION" \
+        "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null
 )
 
 check_version() {
@@ -64,6 +68,7 @@ check_version() {
 }
 check_version echarts "$ECHARTS_VERSION"
 check_version maplibre-gl "$MAPLIBRE_VERSION"
+check_version swagger-ui-dist "$SWAGGER_UI_VERSION"
 
 mkdir -p "$vendor"
 rm -f "$vendor"/*.mjs
@@ -71,9 +76,11 @@ cp "$tmp/node_modules/echarts/dist/echarts.esm.min.mjs" "$vendor/echarts.esm.min
 cp "$tmp/node_modules/maplibre-gl/dist/maplibre-gl.mjs" "$vendor/maplibre-gl.js"
 cp "$tmp/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs" "$vendor/maplibre-gl-worker.js"
 cp "$tmp/node_modules/maplibre-gl/dist/maplibre-gl.css" "$vendor/"
+cp "$tmp/node_modules/swagger-ui-dist/swagger-ui-bundle.js" "$vendor/"
+cp "$tmp/node_modules/swagger-ui-dist/swagger-ui.css" "$vendor/"
 # the bundles end with a sourceMappingURL comment naming maps we do not ship
-for f in echarts.esm.min.js maplibre-gl.js maplibre-gl-worker.js; do
-    sed -i -e 's|^//# sourceMappingURL=.*$||' "$vendor/$f"
+for f in echarts.esm.min.js maplibre-gl.js maplibre-gl-worker.js swagger-ui-bundle.js swagger-ui.css; do
+    sed -i -e 's|^//# sourceMappingURL=.*$||' -e 's|/\*# sourceMappingURL=.*\*/||' "$vendor/$f"
 done
 rm -rf "$vendor/LICENSES" "$vendor"/LICENSE.*
 mkdir -p "$vendor/LICENSES"
@@ -123,6 +130,8 @@ for (const name of names) {
 }
 fs.writeFileSync(path.join(out, "INDEX"), lines.join("\n") + "\n");
 JS
+# the notices of what the Swagger UI bundle carries inside it (written by its build)
+cp "$tmp/node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt" "$vendor/LICENSES/swagger-ui-dist/"
 {
     echo "$wanted"
     echo "# written by scripts/frontend.sh from the npm registry; do not edit"

@@ -1,15 +1,19 @@
-"""The OpenAPI 3.1 description of every ``/api/v1`` route: ``GET /api/v1/openapi.json``.
+"""The OpenAPI 3.1 description of every route: ``GET /api/v1/openapi.json`` (no token: the
+document holds no secret), and its viewer, ``/api/docs`` (Swagger UI, vendored).
 
-The document is put together from three sources, so that it cannot drift from the code:
+The document is put together from four sources, so that it cannot drift from the code:
 
-- ``data/openapi.json``, kept by hand: each operation's summary, roles (``x-roles``),
-  parameters, responses and the response schemas;
+- ``data/openapi.json``, kept by hand: each ``/api/v1`` operation's summary, roles
+  (``x-roles``), parameters, responses and the response schemas;
+- ``data/openapi_service.json``, kept by hand: the routes outside ``/api/v1`` (Open311
+  GeoReport v2, ``/ws``, ``/healthz``, ``/readyz``, ``/metrics``, the alarm host), each with
+  the security it really has (``[]`` for none);
 - the request models the handlers validate with (pydantic's JSON Schemas of ``IncidentIn``,
   ``ActionIn``, ``SquadIn``, ...), added to ``components.schemas``;
 - the figures' counts, rates and formulas from :mod:`dispatcher.core.stats`.
 
-The application's route table is walked each time the document is built. A ``/api/v1``
-route that ``data/openapi.json`` does not describe still appears, made from its handler's
+The application's route table is walked each time the document is built. A route that
+neither file describes still appears, made from its handler's
 docstring and marked ``x-described: false``; ``tests/unit/test_openapi.py`` fails until it is
 described properly.
 """
@@ -49,6 +53,13 @@ from dispatcher.web.api_reference import SquadIn
 from dispatcher.web.api_tokens import TokenIn
 
 PREFIX: Final = "/api/v1"
+#: the routes outside /api/v1 the document describes (data/openapi_service.json): by prefix,
+#: and by path (the pages, /static/ and / are not part of the interface)
+SERVICE_PREFIXES: Final = ("/open311/v2/",)
+SERVICE_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics", "/ws", "/isapi/alarm"})
+#: the viewer of the document (frontend/api-docs.html, Swagger UI from frontend/vendor/)
+DOCS_PATH: Final = "/api/docs"
+DOCS_PAGE: Final = "/static/api-docs.html"
 #: the methods a route table entry may describe (HEAD is added by aiohttp for every GET)
 METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _PARAM: Final = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -102,10 +113,21 @@ def _static() -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     schemas.update(definitions.get("$defs", {}))
+    _merge_service(doc)
     schemas["StatsGroup"] = stats_group_schema()
     stats = doc["paths"][f"{PREFIX}/stats"]["get"]
     stats["description"] = stats_description()
     return doc
+
+
+def _merge_service(doc: dict[str, Any]) -> None:
+    """Add the routes outside /api/v1, their tags, schemas and security schemes."""
+    text = resources.files("dispatcher").joinpath("data/openapi_service.json").read_text("utf-8")
+    service: dict[str, Any] = json.loads(text)
+    doc["paths"].update(service["paths"])
+    doc["tags"] = [*doc.get("tags", []), *service["tags"]]
+    for kind, entries in service["components"].items():
+        doc["components"].setdefault(kind, {}).update(entries)
 
 
 def stats_group_schema() -> dict[str, Any]:
@@ -156,15 +178,28 @@ def stats_description() -> str:
     return "\n".join(lines)
 
 
-def api_routes(router: web.UrlDispatcher) -> Iterator[tuple[str, str, Any]]:
-    """(method, path, handler) of every ``/api/v1`` route of the table."""
+def _routes(router: web.UrlDispatcher) -> Iterator[tuple[str, str, Any]]:
     for route in router.routes():
         if route.method not in METHODS or route.resource is None:
             continue
         info = route.resource.get_info()
         path = info.get("path") or info.get("formatter")
-        if isinstance(path, str) and path.startswith(PREFIX):
+        if isinstance(path, str):
             yield route.method, path, route.handler
+
+
+def api_routes(router: web.UrlDispatcher) -> Iterator[tuple[str, str, Any]]:
+    """(method, path, handler) of every ``/api/v1`` route of the table."""
+    for method, path, handler in _routes(router):
+        if path.startswith(PREFIX):
+            yield method, path, handler
+
+
+def service_routes(router: web.UrlDispatcher) -> Iterator[tuple[str, str, Any]]:
+    """(method, path, handler) of every route outside ``/api/v1`` the document describes."""
+    for method, path, handler in _routes(router):
+        if path in SERVICE_PATHS or path.startswith(SERVICE_PREFIXES):
+            yield method, path, handler
 
 
 def _undescribed(path: str, handler: Any) -> dict[str, Any]:
@@ -181,11 +216,11 @@ def _undescribed(path: str, handler: Any) -> dict[str, Any]:
 
 
 def document(router: web.UrlDispatcher) -> dict[str, Any]:
-    """The OpenAPI document of ``router``'s ``/api/v1`` routes."""
+    """The OpenAPI document of ``router``'s ``/api/v1`` routes and its service routes."""
     doc = copy.deepcopy(_static())
     paths: dict[str, Any] = doc["paths"]
     routed: set[tuple[str, str]] = set()
-    for method, path, handler in api_routes(router):
+    for method, path, handler in [*api_routes(router), *service_routes(router)]:
         routed.add((path, method.lower()))
         paths.setdefault(path, {}).setdefault(method.lower(), _undescribed(path, handler))
     for path in list(paths):  # describe only what the application serves
@@ -198,10 +233,15 @@ def document(router: web.UrlDispatcher) -> dict[str, Any]:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    """This document (any valid token)."""
-    http.principal(request)
+    """This document (no token: it describes the interface and holds no secret)."""
     return http.json_response(document(request.app.router))
+
+
+async def docs_page(_: web.Request) -> web.Response:
+    """The viewer of the document (a static page: Swagger UI, vendored, works offline)."""
+    raise web.HTTPFound(DOCS_PAGE)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/openapi.json", get_openapi)
+    router.add_get(DOCS_PATH, docs_page)

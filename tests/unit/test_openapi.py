@@ -13,7 +13,7 @@ from dispatcher.core.clocks import ClockKind
 from dispatcher.core.stages import Stage
 from dispatcher.core.stats import COUNTS, DEFINITIONS, RATES
 from dispatcher.settings import Settings
-from dispatcher.web.openapi import api_routes, document
+from dispatcher.web.openapi import api_routes, document, service_routes
 
 #: docs/API.md §7's names, each in every row of the figures
 API_FIGURES = (
@@ -100,9 +100,10 @@ def test_security_is_bearer_everywhere(app_and_doc: tuple[Any, dict[str, Any]]) 
         "description": doc["components"]["securitySchemes"]["bearer"]["description"],
     }
     assert doc["security"] == [{"bearer": []}]
-    for operations in doc["paths"].values():
+    for path, operations in doc["paths"].items():
         for operation in operations.values():
-            assert "401" in operation["responses"]
+            if path.startswith("/api/v1") and operation.get("security") != []:
+                assert "401" in operation["responses"]
 
 
 def refs(node: Any) -> Iterator[str]:
@@ -179,3 +180,33 @@ def test_a_catalogue_entry_describes_its_stage_limits(
     assert "stage_limits" not in schemas["Category"]["required"]  # entries without keep defaults
     stage = schemas["Incident"]["properties"]["stage"]["properties"]
     assert {"name", "since", "deadline", "overdue", "colour", "clock", "limit"} <= set(stage)
+
+
+def test_the_routes_outside_api_v1_are_described_too(
+    app_and_doc: tuple[Any, dict[str, Any]],
+) -> None:
+    app, doc = app_and_doc
+    routes = list(service_routes(app.router))
+    paths = {path for _, path, _ in routes}
+    assert {"/healthz", "/readyz", "/metrics", "/ws"} <= paths
+    assert {p for p in paths if p.startswith("/open311/v2/")} == {
+        "/open311/v2/services.{fmt}",
+        "/open311/v2/services/{code}.{fmt}",
+        "/open311/v2/requests.{fmt}",
+        "/open311/v2/requests/{id}.{fmt}",
+    }
+    for method, path, _ in routes:
+        operation = doc["paths"][path][method.lower()]
+        assert operation.get("x-described") is not False, f"{method} {path}"
+        assert "security" in operation, f"{method} {path}: say what it needs ([] for nothing)"
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    assert doc["paths"]["/open311/v2/requests.{fmt}"]["post"]["security"] == [{"open311_key": []}]
+    assert "101" in doc["paths"]["/ws"]["get"]["responses"]
+    # the pages are not part of the interface
+    assert "/" not in doc["paths"]
+    assert not any(p.startswith("/static") for p in doc["paths"])
+
+
+def test_the_document_itself_needs_no_token(app_and_doc: tuple[Any, dict[str, Any]]) -> None:
+    _, doc = app_and_doc
+    assert doc["paths"]["/api/v1/openapi.json"]["get"]["security"] == []

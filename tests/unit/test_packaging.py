@@ -229,7 +229,9 @@ def index() -> dict[str, tuple[str, str, list[str]]]:
 
 def test_every_vendored_library_has_its_licence_and_notice_copied() -> None:
     rows = index()
-    assert vendored() == {"echarts": rows["echarts"][0], "maplibre-gl": rows["maplibre-gl"][0]}
+    assert vendored() == {
+        name: rows[name][0] for name in ("echarts", "maplibre-gl", "swagger-ui-dist")
+    }
     for name, (_, _, files) in rows.items():
         for file in files:
             assert (LICENSES / file).is_file(), f"{name}: {file} is in INDEX, not in LICENSES/"
@@ -241,7 +243,7 @@ def test_every_vendored_library_has_its_licence_and_notice_copied() -> None:
 def test_notice_names_every_vendored_library_and_cites_files_that_exist() -> None:
     notice = (ROOT / "NOTICE").read_text(encoding="utf-8")
     rows = index()
-    for name in ("echarts", "zrender", "tslib", "maplibre-gl"):
+    for name in ("echarts", "zrender", "tslib", "maplibre-gl", "swagger-ui-dist"):
         version, licence, _ = rows[name]
         assert f"{name} {version}" in notice, f"NOTICE does not name {name} {version}"
         assert licence in notice
