@@ -2,9 +2,11 @@
 
 ``POST /api/v1/incidents/{id}/media`` takes one image as the raw body (JPEG, PNG or WebP,
 recognised by its magic bytes, not by what the client claims) and answers 201 ``{"id", "url",
-"type", "bytes"}``; the caller then names ``url`` in an action's ``media`` (docs/API.md §5:
-``resolve``, ``verify``). ``GET`` on that ``url`` answers the image to every principal who may
-read the incident, and to no one else.
+"type", "bytes", "sha256"}``; the caller then names ``url`` in an action's ``media`` (docs/API.md
+§5: ``resolve``, ``verify``). The upload is an entry of the incident's hash-chained history
+(``attach_media``, :mod:`dispatcher.core.photos`) that keeps the photo's SHA-256, so that
+``dispatch audit verify`` proves the file's bytes. ``GET`` on that ``url`` answers the image to
+every principal who may read the incident, and to no one else.
 
 Files live under the folder ``Settings.media_dir`` (``DISPATCH_MEDIA_DIR``), one folder per
 incident, named by a random id: nothing the client sends becomes part of a path. Bodies larger
@@ -15,6 +17,8 @@ checked while reading, so an oversized body is never held whole in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from aiohttp import web
 from dispatcher.core.auth import ACT_ALL, Principal, Role, require_read_incident
 from dispatcher.core.errors import DispatchError, Forbidden, NotFound, PayloadTooLarge
 from dispatcher.core.incidents import Incident
+from dispatcher.core.photos import Photo, attached
 from dispatcher.settings import Settings
 from dispatcher.store import records as store
 from dispatcher.web import context as http
@@ -123,13 +128,22 @@ async def post_media(request: web.Request) -> web.Response:
         raise UnsupportedMedia("a photo is a JPEG, PNG or WebP image")
     mime, ext = kind
     name = f"{secrets.token_hex(16)}.{ext}"
-    await asyncio.to_thread(_write, media.folder(incident.id) / name, data)
+    sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+    path = media.folder(incident.id) / name
+    await asyncio.to_thread(_write, path, data)
     url = f"/api/v1/incidents/{incident.id}/media/{name}"
-    return http.json_response(
-        {"id": name, "url": url, "type": mime, "bytes": len(data)},
-        status=201,
-        headers={"Location": url},
-    )
+    photo = Photo(name, url, mime, len(data), sha256)
+    try:  # the upload in the history, with the hash: a photo outside it is not kept
+        async with http.runtime(request).changes.begin([incident.id]) as work:
+            current = work.incident(incident.id)
+            if current is None:
+                raise NotFound(f"no incident {incident.id}")
+            work.record([attached(current, photo, who, work.now)])
+    except BaseException:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(path.unlink)
+        raise
+    return http.json_response(photo.to_doc(), status=201, headers={"Location": url})
 
 
 async def get_media(request: web.Request) -> web.StreamResponse:
