@@ -141,6 +141,7 @@ const WORDS = {
   "act.resume": ["恢复计时", "Resume"],
   "act.supervise": ["督办", "Supervise"],
   "act.remind": ["催办", "Remind"],
+  "act.attach_media": ["上传照片", "Photo attached"],
   // squad page
   "squad.tasks": ["任务", "Tasks"],
   "squad.new": ["新派遣，请签收", "New dispatch: sign for it"],
