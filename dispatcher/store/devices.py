@@ -1,8 +1,9 @@
 """Devices in PostgreSQL: written, listed, found by MAC or IP, heard from, and marked offline.
 
 Writing a device again (a sheet sent again) keeps when it was first written and what was
-heard from it. Every alert of a known device, heartbeats included, is a :func:`heard`: the
-device is online and falls due as offline ``offline_after_minutes`` later. :class:`OfflineWatch`
+heard from it. Every alert of a known device, heartbeats included, is a :func:`heard` (unless
+it was heard about the same event type within :data:`HEARD_EVERY`): the device is online and
+falls due as offline ``offline_after_minutes`` later. :class:`OfflineWatch`
 takes the due ones (``FOR UPDATE SKIP LOCKED``, so each is marked once across processes) and
 marks them offline with a warning in the log; the device list shows them so. Alerts from
 addresses no device has are kept as sightings (:func:`sighted`).
@@ -150,6 +151,23 @@ async def by_address(
     """The device whose MAC is ``mac``, else whose IP is ``ip``."""
     row = await conn.fetchrow(SELECT_BY_ADDRESS, mac, ip)
     return _decode(row) if row is not None else None
+
+
+#: a device heard this recently is not written again (a busy camera would write a row, and
+#: wait for its commit, for every alert); its offline deadline moves by at most this much
+HEARD_EVERY: Final = timedelta(seconds=15)
+
+
+def hearing_is_news(device: Device, at: datetime, event_type: str) -> bool:
+    """Whether hearing from ``device`` now changes what is shown: it was offline or never
+    heard, last heard more than :data:`HEARD_EVERY` ago, or about another event type."""
+    last = device.last_heard_at
+    return (
+        last is None
+        or device.offline_since is not None
+        or at - last >= HEARD_EVERY
+        or device.last_event_type != event_type[:64]
+    )
 
 
 async def heard(

@@ -143,18 +143,22 @@ async def post_alarm(request: web.Request) -> web.Response:
     if device is None:
         await store.sighted(rt.pool, alert.mac, alert.ip, now, alert.event_type)
         return _answer(counted, "unregistered", address=alert.address)
-    await store.heard(rt.pool, device.id, now, alert.event_type)
+    if store.hearing_is_news(device, now, alert.event_type):
+        await store.heard(rt.pool, device.id, now, alert.event_type)
     if kind is not isapi.Disposition.ACTIVE:
         return _answer(counted, kind.value, device_id=device.id)
     rule = device.rule_for(alert.event_type, alert.channel, alert.targets)
     if rule is None:
         return _answer(counted, "no_rule", device_id=device.id)
     key = alert.key(device.id)
-    known = await rt.pool.fetchval(KNOWN, key)
-    if known is not None:
-        return _answer(counted, "retransmitted", device_id=device.id, incident_id=known)
-    folder = api_devices.picture_folder(request.app[MEDIA].root, device.id)
-    names = await asyncio.to_thread(_save, folder, pictures) if pictures else []
+    names: list[str] = []
+    if pictures:
+        # intake knows a retransmission by its key too; asked first, no picture is kept twice
+        known = await rt.pool.fetchval(KNOWN, key)
+        if known is not None:
+            return _answer(counted, "retransmitted", device_id=device.id, incident_id=known)
+        folder = api_devices.picture_folder(request.app[MEDIA].root, device.id)
+        names = await asyncio.to_thread(_save, folder, pictures)
     try:
         report = parse_report_object(
             {
