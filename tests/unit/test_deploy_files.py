@@ -489,6 +489,15 @@ def test_websockets_are_upgraded_and_kept_open(nginx: Directive, server: Directi
     assert _seconds(ws.one("proxy_read_timeout").args[0]) >= 3600
 
 
+def test_metrics_through_the_balancer_are_for_loopback_only(server: Directive) -> None:
+    # behind Docker's userland proxy every outside client arrives from the bridge gateway (an
+    # address of 172.16.0.0/12): no private range may be trusted as such. Prometheus scrapes the
+    # servers directly, which admit loopback and DISPATCH_METRICS_NETWORKS (the TCP peer)
+    metrics = _location(server, "=", "/metrics")
+    rules = [(d.name, d.args) for d in metrics.children if d.name in {"allow", "deny"}]
+    assert rules == [("allow", ["127.0.0.1"]), ("allow", ["::1"]), ("deny", ["all"])]
+
+
 def _limit(block: Directive, server: Directive) -> int:
     own = block.all("client_max_body_size") or server.all("client_max_body_size")
     return _size(own[0].args[0])
