@@ -29,7 +29,7 @@ from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Final
 
-from dispatcher.core.times import format_time, parse_time
+from dispatcher.core.times import format_time, in_zone, parse_time
 
 
 class HandoverState(StrEnum):
@@ -90,13 +90,13 @@ class Handover:
             return self.decided_at
         return self.reported_at
 
-    def to_json(self) -> dict[str, Any]:
-        """As kept in the incident's document (instants in ISO 8601, UTC offsets kept)."""
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        """As kept in the incident's document (instants in ISO 8601, in ``tz`` when given)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, datetime):
-                value = value.isoformat()
+                value = in_zone(value, tz)
             elif isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, HandoverState):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -42,6 +42,7 @@ from dispatcher.core.events import Event, EventType
 from dispatcher.core.incidents import FINAL_STATES, Incident, State, revision
 from dispatcher.core.lifecycle import Decision
 from dispatcher.core.stats import OrderStanding
+from dispatcher.core.times import in_zone
 from dispatcher.core.validation import Clean, validation_error
 from dispatcher.core.workorder import (
     ContactMethod,
@@ -168,7 +169,7 @@ def decide(
         )
     authorise(incident, action, who)
     if action is HotlineAction.CONTACT:
-        changed, detail = _contact(incident, order, cmd, who, now)
+        changed, detail = _contact(incident, order, cmd, who, now, rules.calendar.tz)
     elif action is HotlineAction.ASK_SENDBACK:
         changed, detail = _ask_sendback(incident, order, cmd, who, now, rules)
     elif action is HotlineAction.DECIDE_SENDBACK:
@@ -203,12 +204,17 @@ def _with(incident: Incident, order: WorkOrder, **progress: Any) -> Incident:
 
 
 def _contact(
-    incident: Incident, order: WorkOrder, cmd: HotlineIn, who: Principal, now: datetime
+    incident: Incident,
+    order: WorkOrder,
+    cmd: HotlineIn,
+    who: Principal,
+    now: datetime,
+    tz: tzinfo,
 ) -> tuple[Incident, dict[str, Any]]:
     if order.contacted_at is not None:
         raise InvalidTransition(
             "the caller was already contacted",
-            details={"contacted_at": order.contacted_at.isoformat()},
+            details={"contacted_at": in_zone(order.contacted_at, tz)},
         )
     at = cmd.contacted_at or now
     if at > now:
@@ -228,8 +234,8 @@ def _contact(
     )
     detail = {
         "method": cmd.method.value,
-        "contacted_at": at.isoformat(),
-        "contact_deadline": _iso(order.contact_deadline),
+        "contacted_at": in_zone(at, tz),
+        "contact_deadline": _iso(order.contact_deadline, tz),
         "late": late,
         "note": cmd.note,
     }
@@ -253,7 +259,7 @@ def _ask_sendback(
     detail = {
         "reason_code": ask.reason_code.value,
         "reason": ask.reason,
-        "window_closes_at": closes.isoformat(),
+        "window_closes_at": in_zone(closes, rules.calendar.tz),
         "pending": True,
     }
     return _with(incident, order.but(sendbacks=(*order.sendbacks, ask))), detail
@@ -263,9 +269,9 @@ def _window_open(incident: Incident, now: datetime, rules: Rules) -> datetime:
     closes = sendback_closes_at(incident, rules)
     if now > closes:
         raise InvalidTransition(
-            f"the 退单 window closed at {closes.isoformat()} "
+            f"the 退单 window closed at {in_zone(closes, rules.calendar.tz)} "
             f"({rules.hotline.sendback_hours:g} working hours from receipt)",
-            details={"window_closed_at": closes.isoformat()},
+            details={"window_closed_at": in_zone(closes, rules.calendar.tz)},
         )
     return closes
 
@@ -346,8 +352,8 @@ def _visit(
     return enter_stage(reopened, now), detail
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _iso(moment: datetime | None, tz: tzinfo) -> str | None:
+    return in_zone(moment, tz) if moment is not None else None
 
 
 def standing(incident: Incident, as_of: datetime) -> OrderStanding:

@@ -173,7 +173,7 @@ class Incident:
         for name in _TIME_FIELDS:
             doc[name] = format_time(getattr(self, name), tz)
         doc.update(self.extra)
-        doc.update(self.progress.to_doc())
+        doc.update(self.progress.to_doc(tz))
         return doc
 
     @classmethod

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from dispatcher.core.clocks import ClockKind, Colour, Pause, WorkingCalendar, colour
 from dispatcher.core.handover import Handover
-from dispatcher.core.times import parse_time
+from dispatcher.core.times import in_zone, parse_time
 from dispatcher.core.workorder import WorkOrder
 
 
@@ -37,14 +37,14 @@ class Extension:
     decided_at: datetime | None = None
     decided_by: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
             "seconds": self.seconds,
-            "asked_at": self.asked_at.isoformat(),
+            "asked_at": in_zone(self.asked_at, tz),
             "asked_by": self.asked_by,
             "reason": self.reason,
             "status": self.status,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "decided_at": in_zone(self.decided_at, tz) if self.decided_at else None,
             "decided_by": self.decided_by,
         }
 
@@ -98,14 +98,14 @@ class CaseClock:
     def colour(self, calendar: WorkingCalendar, warn_at: float, now: datetime) -> Colour:
         return colour(self.used(calendar, now), self.allowed, warn_at)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
             "limit_s": self.limit.total_seconds(),
-            "start": self.start.isoformat(),
-            "pauses": [[a.isoformat(), b.isoformat() if b else None] for a, b in self.pauses],
-            "extensions": [e.to_json() for e in self.extensions],
-            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
+            "start": in_zone(self.start, tz),
+            "pauses": [[in_zone(a, tz), in_zone(b, tz) if b else None] for a, b in self.pauses],
+            "extensions": [e.to_json(tz) for e in self.extensions],
+            "stopped_at": in_zone(self.stopped_at, tz) if self.stopped_at else None,
         }
 
     @classmethod
@@ -135,8 +135,8 @@ class SuspensionRequest:
     at: datetime
     by: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"reason": self.reason, "at": self.at.isoformat(), "by": self.by}
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        return {"reason": self.reason, "at": in_zone(self.at, tz), "by": self.by}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SuspensionRequest:
@@ -205,19 +205,20 @@ class Progress:
         object.__setattr__(made, "__dict__", {**self.__dict__, **changes})
         return made
 
-    def to_doc(self) -> dict[str, Any]:
-        """The facts as the document's top-level keys, each only when it says something."""
+    def to_doc(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        """The facts as the document's top-level keys, each only when it says something;
+        instants in ``tz`` (the deployment's zone, as every time the API writes)."""
         doc: dict[str, Any] = {}
         if self.clock is not None:
-            doc["clock"] = self.clock.to_json()
+            doc["clock"] = self.clock.to_json(tz)
         if self.clock is not None or self.suspended:
             doc["suspended"] = self.suspended
         if self.suspension_requested is not None:
-            doc["suspension_requested"] = self.suspension_requested.to_json()
+            doc["suspension_requested"] = self.suspension_requested.to_json(tz)
         if self.hotline is not None:
-            doc["hotline"] = self.hotline.to_json()
+            doc["hotline"] = self.hotline.to_json(tz)
         if self.handover is not None:
-            doc["handover"] = self.handover.to_json()
+            doc["handover"] = self.handover.to_json(tz)
         for name in _TEXTS:
             value = getattr(self, name)
             if value is not None:
@@ -233,7 +234,7 @@ class Progress:
         for name in _TIMES:
             value = getattr(self, name)
             if value is not None:
-                doc[name] = value.isoformat()
+                doc[name] = in_zone(value, tz)
         if self.on_time is not None:
             doc["on_time"] = self.on_time
         if self.outcome is not None:

@@ -12,6 +12,12 @@ def format_time(moment: datetime | None, tz: tzinfo) -> str | None:
     return moment.astimezone(tz).isoformat(timespec="milliseconds")
 
 
+def in_zone(moment: datetime, tz: tzinfo | None) -> str:
+    """RFC 3339 in the deployment's offset (as the instant has it when ``tz`` is None), at the
+    instant's full precision: what an incident's document keeps is read back exactly."""
+    return (moment.astimezone(tz) if tz is not None else moment).isoformat()
+
+
 def parse_time(text: object) -> datetime | None:
     if text is None:
         return None

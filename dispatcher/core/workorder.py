@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Final
 
-from dispatcher.core.times import parse_time
+from dispatcher.core.times import in_zone, parse_time
 
 
 class ContactMethod(StrEnum):
@@ -103,8 +103,8 @@ def _time(value: Any) -> datetime | None:
     return parse_time(value) if value else None
 
 
-def _text(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _text(moment: datetime | None, tz: tzinfo | None = None) -> str | None:
+    return in_zone(moment, tz) if moment is not None else None
 
 
 @dataclass(frozen=True)
@@ -120,14 +120,14 @@ class SendBack:
     decided_by: str | None = None
     decision_note: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
             "reason_code": self.reason_code.value,
             "reason": self.reason,
-            "asked_at": self.asked_at.isoformat(),
+            "asked_at": in_zone(self.asked_at, tz),
             "asked_by": self.asked_by,
             "status": self.status,
-            "decided_at": _text(self.decided_at),
+            "decided_at": _text(self.decided_at, tz),
             "decided_by": self.decided_by,
             "decision_note": self.decision_note,
         }
@@ -157,10 +157,10 @@ class Visit:
     by: str
     note: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
             "satisfaction": self.satisfaction.value,
-            "at": self.at.isoformat(),
+            "at": in_zone(self.at, tz),
             "by": self.by,
             "note": self.note,
         }
@@ -214,18 +214,18 @@ class WorkOrder:
     def satisfaction(self) -> Satisfaction | None:
         return self.visits[-1].satisfaction if self.visits else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
-            "closure_deadline": _text(self.closure_deadline),
-            "contact_deadline": _text(self.contact_deadline),
+            "closure_deadline": _text(self.closure_deadline, tz),
+            "contact_deadline": _text(self.contact_deadline, tz),
             "contact_set_by_platform": self.contact_set_by_platform,
-            "contacted_at": _text(self.contacted_at),
+            "contacted_at": _text(self.contacted_at, tz),
             "contact_method": self.contact_method.value if self.contact_method else None,
             "contacted_by": self.contacted_by,
             "contact_note": self.contact_note,
             "contacted_late": self.contacted_late,
-            "sendbacks": [s.to_json() for s in self.sendbacks],
-            "visits": [v.to_json() for v in self.visits],
+            "sendbacks": [s.to_json(tz) for s in self.sendbacks],
+            "visits": [v.to_json(tz) for v in self.visits],
             "satisfaction": self.satisfaction.value if self.satisfaction else None,
             "rehandled": self.rehandled,
             "contact_alerted": self.contact_alerted,

@@ -9,12 +9,13 @@ transaction (:func:`rearm`, called by ``changes.Work``); the loop of every serve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from dispatcher.core.alarms import owed_new
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.incidents import Incident
+from dispatcher.core.times import format_time
 from dispatcher.store import records as store
 
 DELETE_TIMERS: Final = "DELETE FROM timers WHERE incident_id = ANY($1::text[])"
@@ -55,13 +56,14 @@ async def rearm(
         await conn.execute(INSERT_TIMERS, *(list(column) for column in zip(*rows, strict=True)))
 
 
-def supervision_json(row: Any) -> dict[str, Any]:
+def supervision_json(row: Any, tz: tzinfo) -> dict[str, Any]:
+    """A supervision record as the API answers it, its times in ``tz``."""
     return {
         "id": row["id"],
         "kind": row["kind"],
-        "opened_at": row["opened_at"].isoformat(),
+        "opened_at": format_time(row["opened_at"], tz),
         "opened_by": row["opened_by"],
         "note": row["note"],
         "notified": list(row["notified"]),
-        "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+        "closed_at": format_time(row["closed_at"], tz),
     }

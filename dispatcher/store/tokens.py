@@ -8,7 +8,7 @@ control message, and the cache's short life bounds staleness even if that messag
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
 from dispatcher.core.auth import (
@@ -21,6 +21,7 @@ from dispatcher.core.auth import (
 )
 from dispatcher.core.errors import NotFound, Unauthorized
 from dispatcher.core.ids import SquadId, TokenId
+from dispatcher.core.times import in_zone
 from dispatcher.store import records as store
 from dispatcher.store.briefcache import BriefCache
 
@@ -53,16 +54,17 @@ def _principal(row: Any) -> Principal:
     )
 
 
-def token_json(row: Any) -> dict[str, Any]:
+def token_json(row: Any, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A token's description, its times in ``tz`` (the deployment's zone) when given."""
     return {
         "id": row["id"],
         "name": row["name"],
         "role": row["role"],
         "squad_id": row["squad_id"],
-        "created_at": row["created_at"].isoformat(),
+        "created_at": in_zone(row["created_at"], tz),
         "created_by": row["created_by"],
-        "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
-        "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+        "expires_at": in_zone(row["expires_at"], tz) if row["expires_at"] else None,
+        "revoked_at": in_zone(row["revoked_at"], tz) if row["revoked_at"] else None,
     }
 
 
@@ -116,8 +118,10 @@ class TokenBook:
         squad_id: str | None,
         expires_at: datetime | None,
         created_by: str,
+        tz: tzinfo | None = None,
     ) -> tuple[dict[str, Any], str]:
-        """Store a new token; answer its description and the secret (shown only now)."""
+        """Store a new token; answer its description (times in ``tz`` when given) and the
+        secret (shown only now)."""
         secret = new_secret()
         token_id = "tok_" + secrets.token_hex(8)
         row = await self._pool.fetchrow(
@@ -130,10 +134,11 @@ class TokenBook:
             created_by,
             expires_at,
         )
-        return token_json(row), secret
+        return token_json(row, tz), secret
 
-    async def list(self) -> list[dict[str, Any]]:
-        return [token_json(r) for r in await self._pool.fetch(SELECT_TOKENS)]
+    async def list(self, tz: tzinfo | None = None) -> list[dict[str, Any]]:
+        """Every token's description, its times in ``tz`` when given."""
+        return [token_json(r, tz) for r in await self._pool.fetch(SELECT_TOKENS)]
 
     async def revoke(self, token_id: str) -> None:
         if await self._pool.fetchval(REVOKE_TOKEN, token_id) is None:

@@ -83,7 +83,8 @@ async def list_supervisions(request: web.Request) -> web.Response:
     require_role(who, READ_ALL, "read supervision records")
     rt = http.runtime(request)
     rows = await rt.pool.fetch(SELECT_SUPERVISIONS, request.match_info["id"])
-    return http.json_response({"supervisions": [timers.supervision_json(r) for r in rows]})
+    found = [timers.supervision_json(r, rt.settings.zone) for r in rows]
+    return http.json_response({"supervisions": found})
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -82,7 +82,7 @@ async def post_department_token(request: web.Request) -> web.Response:
         raise NotFound(f"no department {code}")
     body = parse(DepartmentTokenIn, await request.read())
     described, secret = await rt.tokens.create(
-        Role.DEVICE, body.name, None, body.expires_at, who.actor
+        Role.DEVICE, body.name, None, body.expires_at, who.actor, rt.settings.zone
     )
     await store.set_token_department(rt.pool, described["id"], code)
     return http.json_response({**described, "department": code, "token": secret}, status=201)

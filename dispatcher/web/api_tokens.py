@@ -44,14 +44,15 @@ async def post_token(request: web.Request) -> web.Response:
     if token.squad_id is not None and token.squad_id not in rt.ref.squads:
         raise ValidationFailed(f"squad_id: no squad {token.squad_id}", field="squad_id")
     described, secret = await rt.tokens.create(
-        token.role, token.name, token.squad_id, token.expires_at, who.actor
+        token.role, token.name, token.squad_id, token.expires_at, who.actor, rt.settings.zone
     )
     return http.json_response({**described, "token": secret}, status=201)
 
 
 async def list_tokens(request: web.Request) -> web.Response:
     require_role(http.principal(request), {Role.ADMIN}, "list tokens")
-    return http.json_response({"tokens": await http.runtime(request).tokens.list()})
+    rt = http.runtime(request)
+    return http.json_response({"tokens": await rt.tokens.list(rt.settings.zone)})
 
 
 async def delete_token(request: web.Request) -> web.Response:
