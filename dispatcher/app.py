@@ -113,6 +113,8 @@ CLOCK: Final = web.AppKey[Callable[[], datetime]]("clock")
 FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
 #: signing in: the one /api/v1 route open to anyone (its handler guards it)
 SIGN_IN_PATH: Final = "/api/v1/session"
+#: the OpenAPI document: the other /api/v1 route open to anyone (its viewer is /api/docs)
+OPENAPI_PATH: Final = "/api/v1/openapi.json"
 #: methods that change nothing: a cookie request of any other needs the CSRF token
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: the one route whose bodies may be larger than ``Settings.max_body_bytes``
@@ -215,6 +217,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if request.method == "POST" and request.path == SIGN_IN_PATH:
         return await handler(request)  # signing in is guarded by its handler
+    if request.method in SAFE_METHODS and request.path == OPENAPI_PATH:
+        return await handler(request)  # the interface's description holds no secret
     rt = runtime(request)
     address = client_address(request)
     await rt.guard.check(address)
