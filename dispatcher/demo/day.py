@@ -17,7 +17,7 @@ callers rung back a few hours after the case is closed.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Final
@@ -37,6 +37,10 @@ HOURLY: Final[tuple[float, ...]] = (
     6.0, 5.2, 5.6, 5.8, 5.6, 5.4,  # 12-17
     6.0, 6.8, 6.2, 4.6, 3.2, 2.0,  # 18-23
 )  # fmt: skip
+
+#: the night shift, from and to the local hour, and how much longer everyone takes then
+NIGHT: Final = (22, 7)
+NIGHT_SLOWER: Final = 1.6
 
 #: outcomes (处置结果) a squad writes when it resolves, weighted
 OUTCOMES: Final = (
@@ -123,15 +127,24 @@ def _minutes(rng: random.Random, low: float, mode: float, high: float) -> float:
     return 60.0 * rng.triangular(low, high, mode)
 
 
-def next_step(rng: random.Random, case: dict[str, Any]) -> Step | None:
+def next_step(rng: random.Random, case: dict[str, Any], hour: int | None = None) -> Step | None:
     """What the centre does next with ``case`` (an incident as the API answers it: ``state``,
     ``source``, ``rework_count``...), or None when nothing is to be done (a final state, or a
     closed case that is no 12345 order or was rung back already: the caller passes
-    ``visited`` true then).
+    ``visited`` true then). ``hour`` is the local hour the case is seen at: the night shift
+    (22:00-07:00) is thin, and the centre and the squads take longer then.
 
     Deterministic in ``rng``: seed it with the case's id and version to decide the same way
     each time the case is seen unchanged.
     """
+    step = _next_step(rng, case)
+    night = hour is not None and (hour >= NIGHT[0] or hour < NIGHT[1])
+    if step is None or not night or "late" in step.notes or step.actor is Actor.PLATFORM:
+        return step
+    return replace(step, delay_s=step.delay_s * NIGHT_SLOWER)
+
+
+def _next_step(rng: random.Random, case: dict[str, Any]) -> Step | None:
     state = case.get("state")
     if state == "reported":
         if rng.random() < 0.04:

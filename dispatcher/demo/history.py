@@ -119,7 +119,8 @@ def live_through(
     visited = False
     while True:
         view = {**_view(incident), "visited": visited}
-        step = day.next_step(day.case_rng(seed, incident.id, incident.version), view)
+        rng = day.case_rng(seed, incident.id, incident.version)
+        step = day.next_step(rng, view, at.astimezone(day.CST).hour)
         if step is None:
             return incident, events
         while step is not None:

@@ -202,7 +202,9 @@ async def move_units(
 
 
 #: the last hours of the history written at the live rate: the open cases the demo starts with
-RECENT_HOURS: Final = 4.0
+#: (half a day: at night, when the working-time clocks stand still, yesterday's open cases are
+#: the ones that show yellow and red)
+RECENT_HOURS: Final = 12.0
 
 
 @dataclass(frozen=True)

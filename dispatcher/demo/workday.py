@@ -16,12 +16,12 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
 
-from dispatcher.demo.day import Actor, Step, case_rng, jpeg, next_step
+from dispatcher.demo.day import CST, Actor, Step, case_rng, jpeg, next_step
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,14 @@ class Workday:
         self._closed_since: datetime | None = None
         self._photos = random.Random(seed)
         self._slots = asyncio.Semaphore(workers)
+        self._started = (datetime.now(CST), time.monotonic())
         #: steps taken, by action (for the log and the tests)
         self.taken: dict[str, int] = {}
+
+    def simulated(self, clock: float) -> datetime:
+        """The simulated local time at the monotonic instant ``clock``."""
+        wall, mono = self._started
+        return wall + timedelta(seconds=(clock - mono) * self.speed)
 
     def _token(self, actor: Actor, case: dict[str, Any]) -> str:
         if actor is Actor.SQUAD:
@@ -114,7 +120,8 @@ class Workday:
             version = int(case.get("version", 0))
             if known is not None and known.version == version:
                 continue
-            step = next_step(case_rng(self.seed, case["id"], version), case)
+            hour = self.simulated(now).hour
+            step = next_step(case_rng(self.seed, case["id"], version), case, hour)
             if step is None:
                 self._plans.pop(case["id"], None)
                 continue

@@ -89,3 +89,16 @@ def test_photos_are_jpegs() -> None:
     assert photo.endswith(b"\xff\xd9")
     assert len(photo) < 300
     assert jpeg(random.Random(3)) == photo
+
+
+def test_the_night_shift_is_slower_but_never_the_platforms_callback() -> None:
+    case = {"state": "resolved", "source": "camera"}
+    day_step = next_step(case_rng(4, "n", 1), case, 10)
+    night_step = next_step(case_rng(4, "n", 1), case, 3)
+    assert day_step is not None
+    assert night_step is not None
+    assert night_step.delay_s > day_step.delay_s
+    closed = {"state": "closed", "source": "hotline"}
+    visit_day = next_step(case_rng(4, "n", 1), closed, 10)
+    visit_night = next_step(case_rng(4, "n", 1), closed, 3)
+    assert visit_day == visit_night
