@@ -60,6 +60,7 @@ from dispatcher.web import (
     api_calendar,
     api_campaigns,
     api_channels,
+    api_devices,
     api_duty,
     api_enforcement,
     api_handovers,
@@ -77,7 +78,10 @@ from dispatcher.web import (
     api_thresholds,
     api_tokens,
     api_units,
+    checkpointer,
+    isapi_alarm,
     openapi,
+    scrape,
 )
 from dispatcher.web.context import (
     PRINCIPAL,
@@ -110,7 +114,12 @@ log = logging.getLogger(__name__)
 SHUTDOWN_TASKS_S: Final = 10.0
 #: what a server takes as now for the calendar's coverage (``create_app``'s ``clock``)
 CLOCK: Final = web.AppKey[Callable[[], datetime]]("clock")
-FRONTEND_DIR: Final = Path(__file__).resolve().parent.parent / "frontend"
+#: an installed package carries the console as package data (dispatcher/frontend, pyproject.toml's
+#: package-dir); a source tree (an editable install, the tests) has it beside the package
+FRONTEND_DIR: Final = next(
+    (d / "frontend" for d in Path(__file__).resolve().parents[:2] if (d / "frontend").is_dir()),
+    Path(__file__).resolve().parent / "frontend",
+)
 #: signing in: the one /api/v1 route open to anyone (its handler guards it)
 SIGN_IN_PATH: Final = "/api/v1/session"
 #: the OpenAPI document: the other /api/v1 route open to anyone (its viewer is /api/docs)
@@ -288,6 +297,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
+    if not scrape.may_scrape(scrape.peer_address(request), request.app[SETTINGS].metrics_networks):
+        raise Forbidden("/metrics is for loopback and DISPATCH_METRICS_NETWORKS")
     rt = runtime(request)
     rt.metrics.ws_connections.set(rt.endpoint.connections)
     rt.metrics.ws_drops.set(rt.endpoint.slow_drops)
@@ -330,6 +341,7 @@ def add_routes(app: web.Application) -> None:
     api_people.add_routes(app.router)
     api_history.add_routes(app.router)
     api_media.add_routes(app)
+    checkpointer.add_routes(app)
     api_channels.add_routes(app.router)
     api_hotline.add_routes(app.router)
     api_units.add_routes(app.router)
@@ -344,6 +356,8 @@ def add_routes(app: web.Application) -> None:
     api_places.add_routes(app.router)
     api_inspections.add_routes(app)
     api_campaigns.add_routes(app.router)
+    api_devices.add_routes(app)
+    isapi_alarm.add_routes(app.router)
     openapi.add_routes(app.router)
     if FRONTEND_DIR.is_dir():
         app.router.add_static("/static/", FRONTEND_DIR, follow_symlinks=False)

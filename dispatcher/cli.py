@@ -23,14 +23,16 @@ from aiohttp import web
 
 from dispatcher import __version__
 from dispatcher.app import create_app, stage_limits, working_calendar
-from dispatcher.core import audit, case_files
+from dispatcher.core import audit, case_files, checkpoints, photos
 from dispatcher.core.deadlines import Rules
 from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.holidays import HolidayBook, YearCalendar, check_year, entered_year
 from dispatcher.setting_kinds import ConfigError
 from dispatcher.settings import Settings, from_env
-from dispatcher.store import calendar, enforcement, migrate, reclock, reference
+from dispatcher.store import anchors, calendar, enforcement, migrate, reclock, reference
 from dispatcher.store.changes import Changes
+from dispatcher.web import checkpointer
+from geo.slivers import SliverLimits
 from realtime.bridge import EVENTS_CHANNEL, encode
 from realtime.hub import Envelope
 
@@ -79,16 +81,27 @@ def _sha256_of(path: Path) -> str | None:
         return None
 
 
-async def _audit_verify(url: str, media_dir: Path) -> int:
+async def _audit_verify(
+    url: str, media_dir: Path, marks: list[tuple[int, checkpoints.Checkpoint]] | None = None
+) -> int:
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
             checked, finding = await audit.verify(conn.cursor(audit.SELECT_CHAIN, prefetch=2000))
             claims = await enforcement.document_claims(conn)
+            shots = await anchors.photo_claims(conn)
+            head = await anchors.head(conn)
+            hashes = await anchors.hashes_at(conn, [cp.seq for _, cp in marks or ()])
     finally:
         await conn.close()
     if finding is not None:
         print(f"AUDIT FAILED at seq {finding.seq} ({finding.problem}): {finding.message}")
+        return 1
+    # the head against the checkpoints kept outside the database: truncation, re-hashing
+    anchored = checkpoints.compare(marks or (), head[0] if head else None, hashes)
+    for off in anchored:
+        print(f"AUDIT FAILED at seq {off.seq} ({off.problem}): {off.message}")
+    if anchored:
         return 1
     # the files of enforcement cases: their bytes against the hashes the chain keeps
     root = media_dir  # resolved by the caller
@@ -97,22 +110,85 @@ async def _audit_verify(url: str, media_dir: Path) -> int:
         for c in claims
     }
     wrong = case_files.findings(claims, actual)
+    # the photos of incidents: their bytes against the hashes their uploads' entries keep
+    shot = {
+        c: await asyncio.to_thread(_sha256_of, root / photos.relative_path(c.incident_id, c.file))
+        for c in shots
+    }
+    bad_photos = photos.findings(shots, shot)
     for mismatch in wrong:
         print(f"AUDIT FAILED ({mismatch.problem}): {mismatch.message}")
-    if wrong:
+    for photo in bad_photos:
+        print(f"AUDIT FAILED ({photo.problem}): {photo.message}")
+    if wrong or bad_photos:
         return 1
+    anchors_said = f", {len(marks)} checkpoint(s) agree" if marks is not None else ""
     print(
         f"the history is intact: {checked} entries checked,"
-        f" {len(claims)} documents of cases match their hashes"
+        f" {len(claims)} documents of cases match their hashes, as do {len(shots)} photos"
+        + anchors_said
     )
     return 0
 
 
-def cmd_audit_verify(_: argparse.Namespace) -> int:
-    settings = _settings("audit verify", require=["database_url"], only=["media_dir"])
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    only = ["media_dir", "audit_key"]
+    required = ["database_url", "audit_key"] if args.checkpoint else ["database_url"]
+    settings = _settings("audit verify", require=required, only=only)
     if settings is None:
         return 2
-    return asyncio.run(_audit_verify(settings.database_url, settings.media_dir.resolve()))
+    marks = None
+    if args.checkpoint:
+        try:
+            lines = Path(args.checkpoint).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            print(f"dispatch audit verify: {exc}", file=sys.stderr)
+            return 2
+        marks, forged = checkpoints.read(lines, settings.audit_key or "")
+        for bad in forged:
+            print(f"AUDIT FAILED ({bad.problem}): {bad.message}")
+        if forged:
+            return 1
+        if not marks:
+            print(f"dispatch audit verify: no checkpoint in {args.checkpoint}", file=sys.stderr)
+            return 2
+    return asyncio.run(_audit_verify(settings.database_url, settings.media_dir.resolve(), marks))
+
+
+async def _audit_checkpoint(url: str, path: Path, key: str) -> checkpoints.Checkpoint | None:
+    conn = await asyncpg.connect(url)
+    try:
+        return await checkpointer.write(conn, path, key)
+    finally:
+        await conn.close()
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    only = ["audit_key", "audit_checkpoint_file"]
+    settings = _settings("audit checkpoint", require=["database_url", "audit_key"], only=only)
+    if settings is None:
+        return 2
+    path = Path(args.file) if args.file else settings.audit_checkpoint_file
+    if path is None:
+        print(
+            "dispatch audit checkpoint: name the file (--file, or DISPATCH_AUDIT_CHECKPOINT_FILE)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        written = asyncio.run(
+            _audit_checkpoint(settings.database_url, path, settings.audit_key or "")
+        )
+    except OSError as exc:
+        print(f"dispatch audit checkpoint: {exc}", file=sys.stderr)
+        return 1
+    if written is None:
+        print("the history is empty: no checkpoint written")
+        return 0
+    print(
+        f"checkpoint: seq {written.seq}, hash {written.hash}, at {written.at.isoformat()} -> {path}"
+    )
+    return 0
 
 
 def cmd_serve(_: argparse.Namespace) -> int:
@@ -172,7 +248,10 @@ def cmd_report_monthly(args: argparse.Namespace) -> int:
 
 
 async def _squads_and_load(
-    url: str, collection: dict[str, object] | None, loaded_by: str
+    url: str,
+    collection: dict[str, object] | None,
+    loaded_by: str,
+    limits: SliverLimits | None = None,
 ) -> tuple[list[str], int | None]:
     """The known squad ids; with a collection, also make it the zone set (as ``PUT
     /api/v1/zones`` does) and answer its version."""
@@ -184,7 +263,9 @@ async def _squads_and_load(
         squads = list(await reference.load_squads(pool))
         if collection is None:
             return squads, None
-        _, version = await reference.replace_zones(pool, collection, squads, loaded_by)
+        _, version, _ = await reference.replace_zones(
+            pool, collection, squads, loaded_by, limits=limits
+        )
         return squads, version
     finally:
         await pool.close()
@@ -223,10 +304,11 @@ def cmd_zones_import(args: argparse.Namespace) -> int:
     settings = _settings(
         "zones import",
         require=[] if args.dry_run else ["database_url"],
-        only=["database_url", "redis_url"],
+        only=["database_url", "redis_url", "zone_sliver_m2", "zone_sliver_width_m"],
     )
     if settings is None:
         return 2
+    limits = SliverLimits(settings.zone_sliver_m2, settings.zone_sliver_width_m)
     url = settings.database_url
     squads = asyncio.run(_squads_and_load(url, None, ""))[0] if url else None
     fields = FieldMap(
@@ -237,7 +319,12 @@ def cmd_zones_import(args: argparse.Namespace) -> int:
         squad=args.squad_field,
     )
     result = read_zone_file(
-        Path(args.file), crs=args.crs, fields=fields, repair=args.repair, known_squads=squads
+        Path(args.file),
+        crs=args.crs,
+        fields=fields,
+        repair=args.repair,
+        known_squads=squads,
+        limits=limits,
     )
     if squads is None:
         result.notes.append("squad ids were not checked: DISPATCH_DATABASE_URL is not set")
@@ -245,7 +332,9 @@ def cmd_zones_import(args: argparse.Namespace) -> int:
         print(format_report(result, dry_run=args.dry_run))
         return 0 if result.ok else 1
     try:
-        _, version = asyncio.run(_squads_and_load(url, result.collection, "cli:zones-import"))
+        _, version = asyncio.run(
+            _squads_and_load(url, result.collection, "cli:zones-import", limits)
+        )
     except InvalidZones as exc:  # the squads changed meanwhile
         result.file_problems.extend(exc.problems)
         print(format_report(result, dry_run=False))
@@ -433,9 +522,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the HTTP + WebSocket server").set_defaults(func=cmd_serve)
     audit_cmd = sub.add_parser("audit", help="the history's hash chain")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser(
+    verify = audit_sub.add_parser(
         "verify", help="walk the chain; exit 1 at the first altered, removed or inserted entry"
-    ).set_defaults(func=cmd_audit_verify)
+    )
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="also compare the head with the signed checkpoints of FILE (truncation, re-hashing;"
+        " needs DISPATCH_AUDIT_KEY)",
+    )
+    verify.set_defaults(func=cmd_audit_verify)
+    checkpoint = audit_sub.add_parser(
+        "checkpoint",
+        help="append the history's head (seq, hash, time), signed with DISPATCH_AUDIT_KEY, to a"
+        " file",
+    )
+    checkpoint.add_argument(
+        "--file", help="the checkpoint file (default DISPATCH_AUDIT_CHECKPOINT_FILE)"
+    )
+    checkpoint.set_defaults(func=cmd_audit_checkpoint)
     demo = sub.add_parser("demo", help="private PostgreSQL and Redis, the demo city, a simulator")
     demo.add_argument("--data", default=".data/demo", help="data folder (default .data/demo)")
     demo.add_argument("--port", type=int, default=8080)
@@ -476,7 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--parent-field", default="parent_id", help="field of the parent's id")
     load.add_argument("--squad-field", default="squad_id", help="field of the squad's id")
-    load.add_argument("--repair", action="store_true", help="fix invalid geometry (make_valid)")
+    load.add_argument(
+        "--repair",
+        action="store_true",
+        help="fix invalid geometry (make_valid), resolve overlaps between siblings (each piece"
+        " to the sibling that surrounds more of it) and close sliver gaps; every change reported",
+    )
     load.add_argument("--dry-run", action="store_true", help="only report; change nothing")
     load.set_defaults(func=cmd_zones_import)
     report = sub.add_parser("report", help="reports of the figures")

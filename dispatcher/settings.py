@@ -18,6 +18,7 @@ An unset or empty variable means its default. Errors::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Collection, Mapping
@@ -101,6 +102,20 @@ def _departments(raw: str) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"{item.strip()!r}: each department once, as code:名称")
         found[code] = name
     return tuple(found.items())
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``CIDR,CIDR,...`` as networks (a bare address is its own /32 or /128); raise ValueError."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+    )
+
+
+def _audit_key(raw: str) -> str:
+    """A checkpoint key: at least 32 characters (HMAC-SHA256 wants 32 bytes of entropy)."""
+    if len(raw) < 32:
+        raise ValueError("too short")
+    return raw
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(variable, field))
@@ -202,6 +217,20 @@ class Settings:
         "a point closer than this (metres) to the edge of its street zone is flagged for the"
         " operator",
         default=30.0,
+    )
+    zone_sliver_m2: float = variable(
+        "DISPATCH_ZONE_SLIVER_M2",
+        Number(0),
+        "an overlap or gap between sibling zones at most this large (m²) is a sliver: accepted,"
+        " reported, and points in it flagged near a border (about one building plot)",
+        default=1000.0,
+    )
+    zone_sliver_width_m: float = variable(
+        "DISPATCH_ZONE_SLIVER_WIDTH_M",
+        Number(0),
+        "an overlap or gap between sibling zones nowhere wider than this (metres) is a sliver"
+        " too, however long (the width of a lane; more than a survey's or GCJ-02's error)",
+        default=5.0,
     )
     ws_queue_size: int = variable(
         "DISPATCH_WS_QUEUE_SIZE",
@@ -305,6 +334,17 @@ class Settings:
         "how long a person stays signed in to the pages (hours; a shift, by default)",
         default=12.0,
     )
+    camera_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = variable(
+        "DISPATCH_CAMERA_NETWORKS",
+        Parser(
+            _networks,
+            "CIDR networks separated by commas, e.g. 10.20.0.0/16,172.16.8.0/24",
+            lambda nets: ",".join(str(n) for n in nets),
+        ),
+        "the networks (the video private network) whose cameras may post alerts to the alarm"
+        " host `POST /isapi/alarm`; others are answered 403. Unset: alerts are taken from nowhere",
+        default=None,
+    )
     trust_forwarded: bool = variable(
         "DISPATCH_TRUST_FORWARDED",
         Switch(),
@@ -347,6 +387,44 @@ class Settings:
         Whole(1),
         "largest photo accepted (413 above it)",
         default=10 * 1024 * 1024,
+    )
+    audit_key: str | None = variable(
+        "DISPATCH_AUDIT_KEY",
+        Parser(
+            _audit_key,
+            "text of at least 32 characters, e.g. from"
+            " python3 -c 'import secrets; print(secrets.token_hex(32))'",
+        ),
+        "the HMAC-SHA256 key that signs the history's checkpoints (`dispatch audit checkpoint`,"
+        " `audit verify --checkpoint`); keep it away from the database's administrators",
+        default=None,
+        secret=True,
+    )
+    audit_checkpoint_file: Path | None = variable(
+        "DISPATCH_AUDIT_CHECKPOINT_FILE",
+        Parser(Path, "a file path (JSON lines, only ever appended to)"),
+        "where each server appends a signed checkpoint of the history's head every"
+        " DISPATCH_AUDIT_CHECKPOINT_MINUTES (needs DISPATCH_AUDIT_KEY). Unset: none but"
+        " `dispatch audit checkpoint`'s",
+        default=None,
+    )
+    audit_checkpoint_minutes: float = variable(
+        "DISPATCH_AUDIT_CHECKPOINT_MINUTES",
+        Number(0, above=True),
+        "how often a server writes that checkpoint (minutes)",
+        default=60.0,
+    )
+    metrics_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = variable(
+        "DISPATCH_METRICS_NETWORKS",
+        Parser(
+            _networks,
+            "CIDR networks separated by commas, e.g. 10.89.0.0/24,fd00:89::/64",
+            lambda nets: ",".join(str(n) for n in nets),
+        ),
+        "the networks of the Prometheus hosts that may read `GET /metrics`, besides loopback"
+        " (the TCP peer's address, never a forwarded one); others are answered 403. Unset:"
+        " loopback only",
+        default=None,
     )
     score_weights: ScoreWeights = variable(
         "DISPATCH_SCORE_WEIGHTS",
