@@ -41,6 +41,7 @@ from dispatcher.core.progress import CaseClock, Progress
 from dispatcher.core.routing import Squad
 from dispatcher.core.stages import STAGE_NAMES
 from dispatcher.core.tiers import ancestors, tier_name
+from dispatcher.core.times import in_zone
 
 CASE_WARNING: Final = "case_warning"
 CASE_OVERDUE: Final = "case_overdue"
@@ -177,7 +178,7 @@ def _case_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading |
     clock = progress.clock
     if clock is None or incident.state not in CLOCKED or clock.stopped_at is not None:
         return None
-    deadline = incident.deadline.isoformat() if incident.deadline else None
+    deadline = in_zone(incident.deadline, rules.calendar.tz) if incident.deadline else None
     return _Reading(
         colour=clock.colour(rules.calendar, rules.warn_at, now),
         given=progress.case_alerted,
@@ -204,8 +205,12 @@ def _stage_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading 
     return _Reading(
         colour=now_colour,
         given=_stage_given(incident),
-        detail={"clock": "stage", "stage": stage.value, "deadline": due.isoformat()},
-        overdue_note=f"{STAGE_NAMES[stage]}超时（时限 {due.isoformat()}）",
+        detail={
+            "clock": "stage",
+            "stage": stage.value,
+            "deadline": in_zone(due, rules.calendar.tz),
+        },
+        overdue_note=f"{STAGE_NAMES[stage]}超时（时限 {in_zone(due, rules.calendar.tz)}）",
         mark=mark,
     )
 
@@ -216,7 +221,8 @@ def _contact_reading(incident: Incident, rules: Rules, now: datetime) -> _Readin
     now_colour = contact_colour(incident, rules, now)
     if order is None or order.contacted_at is not None or now_colour is None:
         return None
-    deadline = order.contact_deadline.isoformat() if order.contact_deadline else None
+    tz = rules.calendar.tz
+    deadline = in_zone(order.contact_deadline, tz) if order.contact_deadline else None
     return _Reading(
         colour=now_colour,
         given=order.contact_alerted,
@@ -308,7 +314,7 @@ def escalate(
     tier = above[told]
     level = tier_name(tier, squads)
     late = round(told * rules.escalation_step * 100)
-    deadline = incident.deadline.isoformat() if incident.deadline else None
+    deadline = in_zone(incident.deadline, rules.calendar.tz) if incident.deadline else None
     name = squads[tier].name if tier in squads else tier
     note = f"超期未处置，逐级督办至{level}{name}（超时限 {late}%，时限 {deadline}）"
     raised = escalation(incident, squads, note, told)

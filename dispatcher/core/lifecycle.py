@@ -42,6 +42,7 @@ from dispatcher.core.events import Event, EventType
 from dispatcher.core.incidents import FINAL_STATES, Incident, Source, State, evolve, revision
 from dispatcher.core.progress import CaseClock, Extension, Progress, SuspensionRequest
 from dispatcher.core.request_types import case_limit
+from dispatcher.core.times import in_zone
 from dispatcher.core.validation import Clean, validation_error
 
 
@@ -528,10 +529,11 @@ def recalendar(incident: Incident, rules: Rules, now: datetime, reason: str) -> 
     if moved.deadline == incident.deadline:
         return None
     changed = revision(incident, moved, now)
+    tz = rules.calendar.tz
     detail = {
         "reason": reason,
-        "deadline_before": incident.deadline.isoformat() if incident.deadline else None,
-        "deadline_after": changed.deadline.isoformat() if changed.deadline else None,
+        "deadline_before": in_zone(incident.deadline, tz) if incident.deadline else None,
+        "deadline_after": in_zone(changed.deadline, tz) if changed.deadline else None,
     }
     event = Event(
         type=EventType.INCIDENT_UPDATED,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from dispatcher.core.auth import Principal, Role
 from dispatcher.core.errors import ValidationFailed
 from dispatcher.core.ids import SquadId, TokenId
+from dispatcher.core.times import in_zone
 
 #: the roles a person may have (devices are tokens, never people)
 PERSON_ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD, Role.AUDITOR})
@@ -67,7 +68,8 @@ class Person:
             person=True,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        """The person as the API answers it (no password hash), times in ``tz`` when given."""
         return {
             "id": self.id,
             "login": self.login,
@@ -77,10 +79,10 @@ class Person:
             "squad_id": self.squad_id,
             "badge_no": self.badge_no,
             "phone": self.phone,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_at": in_zone(self.created_at, tz) if self.created_at else None,
             "created_by": self.created_by,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-            "disabled_at": self.disabled_at.isoformat() if self.disabled_at else None,
+            "updated_at": in_zone(self.updated_at, tz) if self.updated_at else None,
+            "disabled_at": in_zone(self.disabled_at, tz) if self.disabled_at else None,
         }
 
 

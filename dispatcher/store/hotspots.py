@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 import numpy as np
@@ -33,6 +33,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from dispatcher.core.incidents import COMPLAINT_SOURCES
+from dispatcher.core.times import in_zone
 from dispatcher.store import records as store
 from geo.zones import Zone
 
@@ -193,8 +194,11 @@ def cell_heat(points: Points, cell_m: float, origin: tuple[float, float]) -> dic
     return _collection(features, cell_m=cell_m, origin=list(origin), total=len(points))
 
 
-def repeat_places(points: Points, radius_m: float, min_count: int, top: int) -> dict[str, Any]:
-    """Places with at least ``min_count`` complaints of one category, most complaints first."""
+def repeat_places(
+    points: Points, radius_m: float, min_count: int, top: int, tz: tzinfo | None = None
+) -> dict[str, Any]:
+    """Places with at least ``min_count`` complaints of one category, most complaints first;
+    their first and last times in ``tz`` (the deployment's zone) when given."""
     if not len(points):
         return _collection([], radius_m=radius_m, min_count=min_count, total=0)
     lon, lat = points.lon, points.lat
@@ -215,7 +219,7 @@ def repeat_places(points: Points, radius_m: float, min_count: int, top: int) -> 
         for _, chosen in sorted(members.items()):
             if len(chosen) >= min_count:
                 places.append(
-                    _place(category, [points.rows[i] for i in chosen], x, y, chosen, back)
+                    _place(category, [points.rows[i] for i in chosen], x, y, chosen, back, tz)
                 )
     places.sort(key=lambda p: (-p["properties"]["count"], p["properties"]["last_at"]))
     return _collection(places[:top], radius_m=radius_m, min_count=min_count, total=len(points))
@@ -228,6 +232,7 @@ def _place(
     y: Floats,
     chosen: list[int],
     back: Transformer,
+    tz: tzinfo | None = None,
 ) -> dict[str, Any]:
     lon, lat = back.transform(float(x[chosen].mean()), float(y[chosen].mean()))
     newest = sorted(rows, key=lambda r: r.received_at, reverse=True)
@@ -241,8 +246,8 @@ def _place(
             "category": category,
             "count": len(rows),
             "incident_ids": [r.id for r in newest[:MAX_LISTED]],
-            "first_at": min(r.received_at for r in rows).isoformat(),
-            "last_at": max(r.received_at for r in rows).isoformat(),
+            "first_at": in_zone(min(r.received_at for r in rows), tz),
+            "last_at": in_zone(max(r.received_at for r in rows), tz),
             "address": address,
             "squad_ids": sorted({r.squad_id for r in rows if r.squad_id is not None}),
         },

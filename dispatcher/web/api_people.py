@@ -35,6 +35,7 @@ from dispatcher.core.errors import (
     ValidationFailed,
 )
 from dispatcher.core.people import ROLE_NAMES, Person, check_badge, check_password, check_role
+from dispatcher.core.times import format_time
 from dispatcher.core.validation import validation_error
 from dispatcher.store.people import PersonChange
 from dispatcher.web import context as http
@@ -99,7 +100,7 @@ def _known_squad(rt: http.Runtime, squad_id: str | None) -> None:
 
 def person_json(rt: http.Runtime, person: Person) -> dict[str, Any]:
     squad = rt.ref.squads.get(person.squad_id) if person.squad_id else None
-    return {**person.to_json(), "squad_name": squad.name if squad else None}
+    return {**person.to_json(rt.settings.zone), "squad_name": squad.name if squad else None}
 
 
 def caller_json(rt: http.Runtime, who: Principal) -> dict[str, Any]:
@@ -116,7 +117,7 @@ def caller_json(rt: http.Runtime, who: Principal) -> dict[str, Any]:
         "squad_name": squad.name if squad else None,
         "tier_name": tiers.tier_name(who.squad_id, squads) if squad and who.squad_id else None,
         "scope": sorted(who.squads()),
-        "expires_at": who.expires_at.isoformat() if who.expires_at else None,
+        "expires_at": format_time(who.expires_at, rt.settings.zone),
     }
 
 
@@ -152,7 +153,7 @@ async def sign_in(request: web.Request) -> web.Response:
         {
             "person": person_json(rt, session.person),
             "csrf_token": session.csrf_token,
-            "expires_at": session.expires_at.isoformat(),
+            "expires_at": format_time(session.expires_at, rt.settings.zone),
         }
     )
     response.set_cookie(

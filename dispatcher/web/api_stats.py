@@ -197,7 +197,9 @@ async def get_repeats(request: web.Request) -> web.Response:
     top = int(number(request.query, "top", 20, 1, 500))
     q = hotspot_query(request)
     points = await hotspots.read_points(rt.pool, q, complaints=True)
-    body = await asyncio.to_thread(hotspots.repeat_places, points, radius_m, min_count, top)
+    body = await asyncio.to_thread(
+        hotspots.repeat_places, points, radius_m, min_count, top, rt.settings.zone
+    )
     return http.json_response({**body, **_period(q, rt.settings.zone)})
 
 

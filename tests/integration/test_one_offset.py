@@ -62,6 +62,19 @@ async def test_every_time_of_the_answers_is_in_the_deployments_offset(api: Api) 
         },
         expect=201,
     )
+    for n in (2, 3):  # two more complaints at the same place: a repeat place (重复诉件)
+        await api.report(device, external_id=f"offset-{n}", request_type="complaint")
+    await api.call(
+        "POST",
+        "/api/v1/people",
+        body={
+            "login": "offset.op",
+            "name": "王值班",
+            "role": "operator",
+            "password": "Offset2026x",
+        },
+        expect=201,
+    )
     answers = {
         "incident": (await api.call("GET", f"/api/v1/incidents/{iid}", expect=200))[1],
         "incidents": (await api.call("GET", "/api/v1/incidents", expect=200))[1],
@@ -78,6 +91,7 @@ async def test_every_time_of_the_answers_is_in_the_deployments_offset(api: Api) 
         "hotline": (await api.call("GET", "/api/v1/stats/hotline", expect=200))[1],
         "cases": (await api.call("GET", "/api/v1/cases", expect=200))[1],
         "handovers": (await api.call("GET", "/api/v1/handovers", expect=200))[1],
+        "repeats": (await api.call("GET", "/api/v1/hotspots/repeats?min_count=2", expect=200))[1],
     }
     found = [
         (name + where, value) for name, answer in answers.items() for where, value in times(answer)
@@ -85,5 +99,7 @@ async def test_every_time_of_the_answers_is_in_the_deployments_offset(api: Api) 
     assert len(found) > 40
     assert any(w.startswith("incident.history") for w, _ in found)
     assert any(w.startswith("supervisions.") for w, _ in found)
+    assert any(w.startswith("people.") and w.endswith("created_at") for w, _ in found)
+    assert any(w.startswith("repeats.") and w.endswith("first_at") for w, _ in found)
     other = [(w, v) for w, v in found if not v.endswith("+08:00")]
     assert not other, "\n".join(f"{w} {v}" for w, v in other)
