@@ -41,7 +41,7 @@ from dispatcher.core.progress import CaseClock, Progress
 from dispatcher.core.routing import Squad
 from dispatcher.core.stages import STAGE_NAMES
 from dispatcher.core.tiers import ancestors, tier_name
-from dispatcher.core.times import in_zone
+from dispatcher.core.times import in_zone, parse_time
 
 CASE_WARNING: Final = "case_warning"
 CASE_OVERDUE: Final = "case_overdue"
@@ -60,12 +60,18 @@ CLOCKED: Final = frozenset({State.REGISTERED, State.RETURNED, State.DISPATCHED, 
 
 def _stage_given(incident: Incident) -> str | None:
     """The colour the timers gave the current stage entry: red, yellow or None."""
-    since = stage_since(incident).isoformat()
-    if incident.progress.stage_alerted == since:
+    since = stage_since(incident)
+    if _marks(incident.progress.stage_alerted, since):
         return Colour.RED.value
-    if incident.progress.stage_warned == since:
+    if _marks(incident.progress.stage_warned, since):
         return Colour.YELLOW.value
     return None
+
+
+def _marks(marker: str | None, since: datetime) -> bool:
+    """Whether a stage marker names the stage entry ``since``: the same instant, whatever
+    offset the marker was written in (UTC before every time was written in the zone)."""
+    return marker is not None and parse_time(marker) == since
 
 
 def owed(incident: Incident, rules: Rules, now: datetime) -> list[tuple[str, datetime]]:
@@ -195,7 +201,7 @@ def _stage_reading(incident: Incident, rules: Rules, now: datetime) -> _Reading 
     now_colour = stage_colour(incident, rules, now)
     if stage is None or due is None or now_colour is None:
         return None
-    since = stage_since(incident).isoformat()
+    since = in_zone(stage_since(incident), rules.calendar.tz)
 
     def mark(c: Colour) -> Progress:
         if c is Colour.RED:
