@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from typing import Any, Final
 
 from aiohttp import web
@@ -25,6 +25,7 @@ from dispatcher.core.holidays import (
     check_year,
     entered_year,
 )
+from dispatcher.core.times import format_time
 from dispatcher.store import calendar, reclock
 from dispatcher.web import context as http
 from dispatcher.web.api_reference import read_json
@@ -40,7 +41,7 @@ CHANGED: Final = {"type": "calendar.changed"}
 WATCH_EVERY_S: Final = 3600.0
 
 
-def year_json(year: YearCalendar) -> dict[str, Any]:
+def year_json(year: YearCalendar, tz: tzinfo) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "year": year.year,
         "source": year.source.value,
@@ -49,7 +50,7 @@ def year_json(year: YearCalendar) -> dict[str, Any]:
     }
     if year.entered_by is not None:
         doc["entered_by"] = year.entered_by
-        doc["entered_at"] = year.entered_at.isoformat() if year.entered_at else None
+        doc["entered_at"] = format_time(year.entered_at, tz)
     return doc
 
 
@@ -94,14 +95,14 @@ async def put_year(request: web.Request) -> web.Response:
     # counted again, once for the deployment, through the one change path
     first = datetime.combine(date(year, 1, 1), time(0), rt.settings.zone)
     moved = await reclock.count_again(rt.changes, rt.pool, first, f"calendar {year}")
-    answer = {**year_json(stored), "deadlines_moved": moved}
+    answer = {**year_json(stored, rt.settings.zone), "deadlines_moved": moved}
     return http.json_response(answer, status=201 if created else 200)
 
 
 async def get_year(request: web.Request) -> web.Response:
     require_role(http.principal(request), READERS, "read the holidays")
     rt = http.runtime(request)
-    return http.json_response(year_json(rt.book.year(_year(request))))
+    return http.json_response(year_json(rt.book.year(_year(request)), rt.settings.zone))
 
 
 async def get_status(request: web.Request) -> web.Response:
