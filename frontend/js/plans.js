@@ -31,7 +31,9 @@ const targetName = (name) => (TARGETS[name] ? TARGETS[name][lang() === "en" ? 1 
 
 class PlanBoard {
   constructor({ api, me, root, tab }) {
-    Object.assign(this, { api, me, root, tab, plans: [] });
+    // seeds typed but not yet drawn, by plan: a reload of the list (the tab opened again, a
+    // live update) re-renders the rows and must not wipe what the operator typed
+    Object.assign(this, { api, me, root, tab, plans: [], seeds: new Map() });
   }
 
   get mayDraw() { return ["admin", "operator"].includes(this.me.role); }
@@ -86,6 +88,8 @@ class PlanBoard {
         el("button", { type: "button", text: `${t("jh.export")} JSON`, onclick: () => this.download(plan, "json") })));
     } else if (this.mayDraw) {
       const seed = el("input", { type: "text", class: "jh-seed-in", placeholder: t("jh.seed_hint"), maxlength: "128" });
+      seed.value = this.seeds.get(plan.id) || "";
+      seed.addEventListener("input", () => this.seeds.set(plan.id, seed.value));
       item.append(el("form", { class: "jh-actions", onsubmit: (e) => { e.preventDefault(); this.draw(plan, seed.value.trim(), e.currentTarget); } },
         seed, el("button", { type: "submit", class: "primary jh-draw", text: t("jh.draw") })));
     }
@@ -104,6 +108,7 @@ class PlanBoard {
     form.querySelector("button").disabled = true;
     try {
       await this.api.post(`/api/v1/inspection-plans/${encodeURIComponent(plan.id)}/draw`, seed ? { seed } : {});
+      this.seeds.delete(plan.id);
       await this.load();
     } catch (err) {
       toast(err.message, true);
