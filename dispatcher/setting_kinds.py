@@ -294,38 +294,50 @@ class ScoreWeights:
 REQUEST_TYPES: Final = ("consult", "help", "complaint", "suggestion", "report")
 
 
-@dataclass(frozen=True)
-class HotlineLimits:
-    """The 12345 hotline's handling limit of each request type, in working days:
-    ``consult:3,help:5,complaint:13,suggestion:13,report:13``.
+def _named_days(raw: str, names: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """``name:days`` pairs in the order of ``names``: every name exactly once, each number
+    above 0 and at most 366; ValueError otherwise."""
+    days: dict[str, float] = {}
+    for part in raw.split(","):
+        name, colon, number = part.partition(":")
+        name = name.strip()
+        if not colon or name not in names or name in days:
+            raise ValueError(raw)
+        limit = float(number)
+        if not (math.isfinite(limit) and 0 < limit <= 366):
+            raise ValueError(raw)
+        days[name] = limit
+    if set(days) != set(names):
+        raise ValueError(raw)
+    return tuple((name, days[name]) for name in names)
 
-    Every name of :data:`REQUEST_TYPES` exactly once; each limit a number above 0 and at most
-    366. ``str`` writes them as ``parse`` reads them.
-    """
+
+@dataclass(frozen=True)
+class _NamedDays:
+    """A number of days for each of a fixed set of names; ``str`` writes them as the
+    subclass's ``parse`` reads them."""
 
     pairs: tuple[tuple[str, float], ...]
-
-    @classmethod
-    def parse(cls, raw: str) -> HotlineLimits:
-        days: dict[str, float] = {}
-        for part in raw.split(","):
-            name, colon, number = part.partition(":")
-            name = name.strip()
-            if not colon or name not in REQUEST_TYPES or name in days:
-                raise ValueError(raw)
-            limit = float(number)
-            if not (math.isfinite(limit) and 0 < limit <= 366):
-                raise ValueError(raw)
-            days[name] = limit
-        if set(days) != set(REQUEST_TYPES):
-            raise ValueError(raw)
-        return cls(tuple((name, days[name]) for name in REQUEST_TYPES))
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.pairs)
 
     def __str__(self) -> str:
         return ",".join(f"{name}:{Number(0).format(days)}" for name, days in self.pairs)
+
+
+@dataclass(frozen=True)
+class HotlineLimits(_NamedDays):
+    """The 12345 hotline's handling limit of each request type, in working days:
+    ``consult:3,help:5,complaint:13,suggestion:13,report:13``.
+
+    Every name of :data:`REQUEST_TYPES` exactly once; each limit a number above 0 and at most
+    366.
+    """
+
+    @classmethod
+    def parse(cls, raw: str) -> HotlineLimits:
+        return cls(_named_days(raw, REQUEST_TYPES))
 
 
 #: the kinds of supervision items (督办单): the values of dispatcher.core.supervision.Kind
@@ -342,37 +354,17 @@ SUPERVISION_KINDS: Final = (
 
 
 @dataclass(frozen=True)
-class SupervisionDays:
+class SupervisionDays(_NamedDays):
     """The working days a supervision item (督办单) of each kind allows when it is opened
     without a deadline of its own: ``leader_instruction:5,media:3,...``.
 
     Every name of :data:`SUPERVISION_KINDS` exactly once; each a number above 0 and at most
-    366. ``str`` writes them as ``parse`` reads them.
+    366.
     """
-
-    pairs: tuple[tuple[str, float], ...]
 
     @classmethod
     def parse(cls, raw: str) -> SupervisionDays:
-        days: dict[str, float] = {}
-        for part in raw.split(","):
-            name, colon, number = part.partition(":")
-            name = name.strip()
-            if not colon or name not in SUPERVISION_KINDS or name in days:
-                raise ValueError(raw)
-            limit = float(number)
-            if not (math.isfinite(limit) and 0 < limit <= 366):
-                raise ValueError(raw)
-            days[name] = limit
-        if set(days) != set(SUPERVISION_KINDS):
-            raise ValueError(raw)
-        return cls(tuple((name, days[name]) for name in SUPERVISION_KINDS))
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.pairs)
-
-    def __str__(self) -> str:
-        return ",".join(f"{name}:{Number(0).format(days)}" for name, days in self.pairs)
+        return cls(_named_days(raw, SUPERVISION_KINDS))
 
 
 #: the stages with a limit of their own and the clocks they run on: the values of
