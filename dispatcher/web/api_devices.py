@@ -10,10 +10,8 @@ every process (:class:`dispatcher.store.devices.OfflineWatch`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -191,21 +189,14 @@ async def get_picture(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def offline_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The devices' offline watch of this process, once the runtime is built."""
-    rt = app[http.RUNTIME]
-    watch = store.OfflineWatch(rt.pool, on_offline=rt.metrics.devices_offline.inc)
-    app[OFFLINE_WATCH] = watch
-    task = asyncio.get_running_loop().create_task(watch.run())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 def add_routes(app: web.Application) -> None:
     """The routes, and the offline watch (started after the runtime, ``app.runtime_ctx``)."""
-    app.cleanup_ctx.append(offline_ctx)
+    app.cleanup_ctx.append(
+        http.background(
+            OFFLINE_WATCH,
+            lambda rt: store.OfflineWatch(rt.pool, on_offline=rt.metrics.devices_offline.inc),
+        )
+    )
     router = app.router
     router.add_post(PREFIX + ":import", import_sheet)
     router.add_get(PREFIX, list_devices)

@@ -12,9 +12,7 @@ colours in zh-CN beside their codes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -346,21 +344,13 @@ async def get_figures(request: web.Request) -> web.Response:
     return http.json_response(body)
 
 
-async def warnings_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The cases' warning loop of this process, once the runtime is built."""
-    rt = app[http.RUNTIME]
-    loop = cases.WarningLoop(rt.pool, rt.changes, lambda: rt.settings.zone)
-    app[WARNINGS] = loop
-    task = asyncio.get_running_loop().create_task(loop.run())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 def add_routes(app: web.Application) -> None:
     """The routes, and the warning loop (started after the runtime, ``app.runtime_ctx``)."""
-    app.cleanup_ctx.append(warnings_ctx)
+    app.cleanup_ctx.append(
+        http.background(
+            WARNINGS, lambda rt: cases.WarningLoop(rt.pool, rt.changes, lambda: rt.settings.zone)
+        )
+    )
     router = app.router
     router.add_post(PREFIX, post_case)
     router.add_get(PREFIX, list_cases)

@@ -13,13 +13,10 @@ becomes an incident through intake, and the task names the incidents.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
 import re
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from aiohttp import web
@@ -38,9 +35,7 @@ from dispatcher.store import places as places_store
 from dispatcher.store import records
 from dispatcher.web import api_places, cases
 from dispatcher.web import context as http
-from dispatcher.web.api_media import MEDIA, MediaStore, UnsupportedMedia, sniff
-from dispatcher.web.api_media import _read_limited as read_limited
-from dispatcher.web.api_media import _write as write_file
+from dispatcher.web.api_media import image_file, is_image_name, receive_image
 
 PLANS: Final = "/api/v1/inspection-plans"
 TASKS: Final = "/api/v1/inspection-tasks"
@@ -49,8 +44,6 @@ READERS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.SQUAD}
 PUBLISHERS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR})
 INSPECTORS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD})
 _ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_PHOTO: Final = re.compile(r"([0-9a-f]{32})\.(jpg|png|webp)")
-_TYPES: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 #: the source of the incidents a failed item becomes: the officers' own finding on a patrol
 FINDING_SOURCE: Final = "grid"
 
@@ -379,7 +372,7 @@ def _check_photos(task_id: str, cmd: core.ResultIn) -> None:
     prefix = f"{TASKS}/{task_id}/photos/"
     for n, result in enumerate(cmd.results):
         for m, url in enumerate(result.photos):
-            if not (url.startswith(prefix) and _PHOTO.fullmatch(url.removeprefix(prefix))):
+            if not (url.startswith(prefix) and is_image_name(url.removeprefix(prefix))):
                 raise ValidationFailed(
                     f"results.{n}.photos.{m}: not a photo uploaded to this task",
                     field=f"results.{n}.photos.{m}",
@@ -441,56 +434,22 @@ async def post_result(request: web.Request) -> web.Response:
 async def post_photo(request: web.Request) -> web.Response:
     """Upload a photo for a task's result (JPEG, PNG or WebP, the raw body)."""
     task = await _task(request, INSPECTORS)
-    media: MediaStore = request.app[MEDIA]
-    data = await read_limited(request, media.max_bytes)
-    kind = sniff(data[:16])
-    if kind is None:
-        raise UnsupportedMedia("a photo is a JPEG, PNG or WebP image")
-    mime, ext = kind
-    name = f"{secrets.token_hex(16)}.{ext}"
-    await asyncio.to_thread(write_file, media.folder(task.id) / name, data)
-    url = f"{TASKS}/{task.id}/photos/{name}"
-    return http.json_response(
-        {"id": name, "url": url, "type": mime, "bytes": len(data)},
-        status=201,
-        headers={"Location": url},
-    )
+    got = await receive_image(request, task.id, "a photo")
+    return got.answer(f"{TASKS}/{task.id}/photos/{got.name}")
 
 
 async def get_photo(request: web.Request) -> web.StreamResponse:
     task = await _task(request)
-    media: MediaStore = request.app[MEDIA]
-    match = _PHOTO.fullmatch(request.match_info["name"])
-    if match is None:
-        raise NotFound("no such photo")
-    path = media.folder(task.id) / match.group(0)
-    if not await asyncio.to_thread(path.is_file):
-        raise NotFound("no such photo")
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": _TYPES[match.group(2)],
-            "Cache-Control": "private, max-age=86400, immutable",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
-
-
-async def warnings_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The tasks' warning loop of this process, once the runtime is built."""
-    rt = app[http.RUNTIME]
-    loop = store.WarningLoop(rt.pool, rt.changes, lambda: rt.settings.zone)
-    app[WARNINGS] = loop
-    task = asyncio.get_running_loop().create_task(loop.run())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    return await image_file(request, task.id, request.match_info["name"])
 
 
 def add_routes(app: web.Application) -> None:
     """The routes, and the warning loop (started after the runtime, ``app.runtime_ctx``)."""
-    app.cleanup_ctx.append(warnings_ctx)
+    app.cleanup_ctx.append(
+        http.background(
+            WARNINGS, lambda rt: store.WarningLoop(rt.pool, rt.changes, lambda: rt.settings.zone)
+        )
+    )
     router = app.router
     router.add_post(PLANS, post_plan)
     router.add_get(PLANS, list_plans)

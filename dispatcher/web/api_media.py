@@ -116,23 +116,71 @@ def _write(path: Path, data: bytes) -> None:
     partial.replace(path)
 
 
-async def post_media(request: web.Request) -> web.Response:
-    who = http.principal(request)
+@dataclass(frozen=True)
+class Received:
+    """An image taken from a request's body and kept under a record's folder."""
+
+    name: str
+    mime: str
+    size: int
+    path: Path
+    data: bytes
+
+    def answer(self, url: str) -> web.Response:
+        """The 201 answer that names the image's address."""
+        body = {"id": self.name, "url": url, "type": self.mime, "bytes": self.size}
+        return http.json_response(body, status=201, headers={"Location": url})
+
+
+async def receive_image(request: web.Request, folder_id: str, what: str) -> Received:
+    """Read the body (at most ``DISPATCH_MEDIA_MAX_BYTES``), check it is a JPEG, PNG or WebP
+    image and keep it under ``folder_id`` with a random name; ``what`` names it in errors."""
     media: MediaStore = request.app[MEDIA]
-    incident = await _incident(request)
-    if not may_add_media(who, incident):
-        raise Forbidden("this token may not add photos to that incident")
     data = await _read_limited(request, media.max_bytes)
     kind = sniff(data[:16])
     if kind is None:
-        raise UnsupportedMedia("a photo is a JPEG, PNG or WebP image")
+        raise UnsupportedMedia(f"{what} is a JPEG, PNG or WebP image")
     mime, ext = kind
     name = f"{secrets.token_hex(16)}.{ext}"
-    sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-    path = media.folder(incident.id) / name
+    path = media.folder(folder_id) / name
     await asyncio.to_thread(_write, path, data)
+    return Received(name, mime, len(data), path, data)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether ``name`` is one :func:`receive_image` could have given."""
+    return _NAME.fullmatch(name) is not None
+
+
+async def image_file(request: web.Request, folder_id: str, name: str) -> web.StreamResponse:
+    """The image ``name`` kept under ``folder_id`` (the caller has checked who may see it)."""
+    media: MediaStore = request.app[MEDIA]
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise NotFound("no such image")
+    path = media.folder(folder_id) / match.group(0)
+    if not await asyncio.to_thread(path.is_file):
+        raise NotFound("no such image")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": _TYPES_BY_EXT[match.group(2)],
+            "Cache-Control": "private, max-age=86400, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def post_media(request: web.Request) -> web.Response:
+    who = http.principal(request)
+    incident = await _incident(request)
+    if not may_add_media(who, incident):
+        raise Forbidden("this token may not add photos to that incident")
+    got = await receive_image(request, incident.id, "a photo")
+    path, name = got.path, got.name
+    sha256 = await asyncio.to_thread(lambda: hashlib.sha256(got.data).hexdigest())
     url = f"/api/v1/incidents/{incident.id}/media/{name}"
-    photo = Photo(name, url, mime, len(data), sha256)
+    photo = Photo(name, url, got.mime, got.size, sha256)
     try:  # the upload in the history, with the hash: a photo outside it is not kept
         async with http.runtime(request).changes.begin([incident.id]) as work:
             current = work.incident(incident.id)
@@ -147,24 +195,10 @@ async def post_media(request: web.Request) -> web.Response:
 
 
 async def get_media(request: web.Request) -> web.StreamResponse:
-    media: MediaStore = request.app[MEDIA]
     # who may see the incident first: the answer must not tell others what exists
     incident = await _incident(request)
     require_read_incident(http.principal(request), incident.squad_ids)
-    match = _NAME.fullmatch(request.match_info["name"])
-    if match is None:
-        raise NotFound("no such photo")
-    path = media.folder(incident.id) / match.group(0)
-    if not await asyncio.to_thread(path.is_file):
-        raise NotFound("no such photo")
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": _TYPES_BY_EXT[match.group(2)],
-            "Cache-Control": "private, max-age=86400, immutable",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return await image_file(request, incident.id, request.match_info["name"])
 
 
 def add_routes(app: web.Application) -> None:

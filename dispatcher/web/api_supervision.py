@@ -12,11 +12,7 @@ zh-CN beside their codes, so that a page needs no table of its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from aiohttp import web
@@ -29,15 +25,11 @@ from dispatcher.core.times import format_time
 from dispatcher.store import records as store
 from dispatcher.store import supervision as items
 from dispatcher.web import context as http
-from dispatcher.web.api_media import MEDIA, MediaStore, UnsupportedMedia, sniff
-from dispatcher.web.api_media import _read_limited as read_limited
-from dispatcher.web.api_media import _write as write_file
+from dispatcher.web.api_media import image_file, is_image_name, receive_image
 
 PREFIX: Final = "/api/v1/supervision-items"
 WARNINGS: Final = web.AppKey("supervision_warnings", items.WarningLoop)
 _ID: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_NAME: Final = re.compile(r"([0-9a-f]{32})\.(jpg|png|webp)")
-_TYPES: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _ROLES: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.SQUAD})
 REPLIERS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.SQUAD})
 SELECT_KNOWN_INCIDENTS: Final = "SELECT id FROM incidents WHERE id = ANY($1::text[])"
@@ -264,7 +256,7 @@ async def post_close(request: web.Request) -> web.Response:
 def _check_attachments(item_id: str, urls: list[str]) -> None:
     for n, url in enumerate(urls):
         prefix = f"{PREFIX}/{item_id}/attachments/"
-        if not (url.startswith(prefix) and _NAME.fullmatch(url.removeprefix(prefix))):
+        if not (url.startswith(prefix) and is_image_name(url.removeprefix(prefix))):
             raise ValidationFailed(
                 f"attachments.{n}: not an attachment uploaded to this item",
                 field=f"attachments.{n}",
@@ -278,57 +270,23 @@ async def post_attachment(request: web.Request) -> web.Response:
     item = await _readable(request)
     if not core.may_reply(who, item):
         raise Forbidden("only those who may reply may attach to a reply")
-    media: MediaStore = request.app[MEDIA]
-    data = await read_limited(request, media.max_bytes)
-    kind = sniff(data[:16])
-    if kind is None:
-        raise UnsupportedMedia("an attachment is a JPEG, PNG or WebP image")
-    mime, ext = kind
-    name = f"{secrets.token_hex(16)}.{ext}"
-    await asyncio.to_thread(write_file, media.folder(item.id) / name, data)
-    url = f"{PREFIX}/{item.id}/attachments/{name}"
-    return http.json_response(
-        {"id": name, "url": url, "type": mime, "bytes": len(data)},
-        status=201,
-        headers={"Location": url},
-    )
+    got = await receive_image(request, item.id, "an attachment")
+    return got.answer(f"{PREFIX}/{item.id}/attachments/{got.name}")
 
 
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     """An attachment of an item's reply, to whoever may read the item."""
     item = await _readable(request)
-    media: MediaStore = request.app[MEDIA]
-    match = _NAME.fullmatch(request.match_info["name"])
-    if match is None:
-        raise NotFound("no such attachment")
-    path = media.folder(item.id) / match.group(0)
-    if not await asyncio.to_thread(path.is_file):
-        raise NotFound("no such attachment")
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": _TYPES[match.group(2)],
-            "Cache-Control": "private, max-age=86400, immutable",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
-
-
-async def warnings_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The items' warning loop of this process, once the runtime is built."""
-    rt = app[http.RUNTIME]
-    loop = items.WarningLoop(rt.pool, rt.changes, lambda: rt.ref.squads)
-    app[WARNINGS] = loop
-    task = asyncio.get_running_loop().create_task(loop.run())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    return await image_file(request, item.id, request.match_info["name"])
 
 
 def add_routes(app: web.Application) -> None:
     """The routes, and the warning loop (started after the runtime, ``app.runtime_ctx``)."""
-    app.cleanup_ctx.append(warnings_ctx)
+    app.cleanup_ctx.append(
+        http.background(
+            WARNINGS, lambda rt: items.WarningLoop(rt.pool, rt.changes, lambda: rt.ref.squads)
+        )
+    )
     router = app.router
     router.add_post(PREFIX, post_item)
     router.add_get(PREFIX, list_items)

@@ -7,11 +7,12 @@ Handlers reach the runtime with :func:`runtime` and the authenticated caller wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -236,6 +237,33 @@ PRINCIPAL: Final = web.RequestKey("principal", Principal)
 #: the session of a caller who signed in (absent for a bearer token or a ticket)
 SESSION: Final = web.RequestKey("session", Session)
 SETTINGS: Final = web.AppKey("settings", Settings)
+
+
+class Runs(Protocol):
+    """A background loop: runs until cancelled."""
+
+    async def run(self) -> None: ...
+
+
+R = TypeVar("R", bound=Runs)
+
+
+def background(
+    key: web.AppKey[R], make: Callable[[Runtime], R]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` that runs ``make(runtime)``'s loop in this process once the runtime is
+    built (kept under ``key``), and cancels it at shutdown."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        loop = make(app[RUNTIME])
+        app[key] = loop
+        task = asyncio.get_running_loop().create_task(loop.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
 
 
 def runtime(request: web.Request) -> Runtime:
