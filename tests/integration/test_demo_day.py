@@ -67,7 +67,13 @@ async def test_history_and_a_compressed_run_close_cases(
     ]
     # the simulated people's own loop: nothing to wait on but what they have done so far
     for _ in range(300):  # at most a minute
-        if workday.taken.get("verify", 0) >= 3 and workday.taken.get("visit"):
+        # done when today's figures show a case closed, not only a verify taken: a verify of
+        # a backfilled case received on an earlier day closes nothing of today's
+        if (
+            workday.taken.get("verify", 0) >= 3
+            and workday.taken.get("visit")
+            and (await _stats(base))["closed"] > before["closed"]
+        ):
             break
         await asyncio.sleep(0.2)
     stop.set()
